@@ -1,0 +1,143 @@
+/* diag.c: the suite's one diagnostic format ("prog: what: why") and exits. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmailops.h"
+
+const char *ops_progname = "gmail-ops";
+
+void
+ops_setprogname(const char *argv0)
+{
+	const char *slash;
+
+	if (argv0 == NULL || *argv0 == '\0')
+		return;
+	slash = strrchr(argv0, '/');
+	ops_progname = slash != NULL ? slash + 1 : argv0;
+}
+
+void
+ops_vwarnx(const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One fprintf so concurrent stages do not interleave mid-line. */
+	fprintf(stderr, "%s: %s\n", ops_progname, msg);
+}
+
+void
+ops_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ops_vwarnx(fmt, ap);
+	va_end(ap);
+}
+
+static void
+vwarn_errno(int saved, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s: %s: %s\n", ops_progname, msg, strerror(saved));
+}
+
+void
+ops_warn(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn_errno(saved, fmt, ap);
+	va_end(ap);
+}
+
+void
+ops_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ops_vwarnx(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void
+ops_dief(int code, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn_errno(saved, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void *
+ops_xmalloc(size_t n)
+{
+	void *p = malloc(n == 0 ? 1 : n);
+
+	if (p == NULL)
+		ops_die(OPS_EX_SOFTWARE, "out of memory");
+	return p;
+}
+
+void *
+ops_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n == 0 ? 1 : n);
+
+	if (q == NULL)
+		ops_die(OPS_EX_SOFTWARE, "out of memory");
+	return q;
+}
+
+char *
+ops_xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		ops_die(OPS_EX_SOFTWARE, "out of memory");
+	return d;
+}
+
+char *
+ops_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		ops_die(OPS_EX_SOFTWARE, "out of memory");
+	return s;
+}
+
+int
+ops_close_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ops_warn("stdout");
+		return OPS_EX_IOERR;
+	}
+	if (fclose(stdout) != 0) {
+		ops_warn("stdout");
+		return OPS_EX_IOERR;
+	}
+	return OPS_EX_OK;
+}

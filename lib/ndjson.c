@@ -1,0 +1,173 @@
+/* ndjson.c: an NDJSON reader: lines of any length up to a cap, one object
+ * each; a bad line is reported with its number, counted and skipped. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmailops.h"
+
+struct ops_ndjson {
+	FILE		*fp;
+	char		*name;
+	size_t		 maxline;
+	unsigned long	 lineno;
+	unsigned long	 bad;
+	struct ops_buf	 line;
+	char		 chunk[65536];
+	size_t		 pos, fill;
+	int		 eof;
+};
+
+struct ops_ndjson *
+ops_ndjson_open(FILE *fp, const char *name, size_t maxline)
+{
+	struct ops_ndjson *r = ops_xmalloc(sizeof(*r));
+
+	r->fp = fp;
+	r->name = ops_xstrdup(name != NULL ? name : "");
+	r->maxline = maxline != 0 ? maxline : OPS_NDJSON_MAX_LINE;
+	r->lineno = 0;
+	r->bad = 0;
+	/* The buffer's own cap is one more than a line may be, so an
+	 * over-long line is noticed rather than refused mid-append. */
+	ops_buf_init(&r->line, r->maxline + 1);
+	r->pos = r->fill = 0;
+	r->eof = 0;
+	return r;
+}
+
+/* Reads one line into r->line without its "\n". 1: line; 0: end; -1:
+ * read error. *toolong is set when the line passed the cap (its rest is
+ * discarded). */
+static int
+read_line(struct ops_ndjson *r, int *toolong)
+{
+	int any = 0;
+
+	ops_buf_reset(&r->line);
+	*toolong = 0;
+	for (;;) {
+		char *nl;
+		size_t n;
+
+		if (r->pos == r->fill) {
+			if (r->eof)
+				return any ? 1 : 0;
+			r->fill = fread(r->chunk, 1, sizeof(r->chunk), r->fp);
+			r->pos = 0;
+			if (r->fill == 0) {
+				if (ferror(r->fp))
+					return -1;
+				r->eof = 1;
+				continue;
+			}
+		}
+		any = 1;
+		nl = memchr(r->chunk + r->pos, '\n', r->fill - r->pos);
+		n = nl != NULL ? (size_t)(nl - (r->chunk + r->pos)) :
+		    r->fill - r->pos;
+		if (!*toolong && ops_buf_add(&r->line, r->chunk + r->pos, n) != 0) {
+			*toolong = 1;
+			ops_buf_free(&r->line);
+		}
+		r->pos += n;
+		if (nl != NULL) {
+			r->pos++;
+			return 1;
+		}
+	}
+}
+
+/* "prog: [NAME: ]line N: why", counted as a bad record. */
+static void __attribute__((format(printf, 2, 3)))
+bad_line(struct ops_ndjson *r, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (*r->name != '\0')
+		ops_warnx("%s: line %lu: %s", r->name, r->lineno, why);
+	else
+		ops_warnx("line %lu: %s", r->lineno, why);
+	r->bad++;
+}
+
+static int
+is_blank(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+int
+ops_ndjson_next(struct ops_ndjson *r, yajl_val *out)
+{
+	char err[256];
+	yajl_val v;
+	int toolong, rc;
+
+	for (;;) {
+		rc = read_line(r, &toolong);
+		if (rc <= 0) {
+			if (rc < 0)
+				ops_warn("%s", *r->name ? r->name : "stdin");
+			return rc;
+		}
+		r->lineno++;
+		if (toolong) {
+			bad_line(r, "longer than %zu bytes, skipped", r->maxline);
+			continue;
+		}
+		if (r->line.len == 0 || is_blank(r->line.data, r->line.len))
+			continue;
+		if (strlen(r->line.data) != r->line.len) {
+			bad_line(r, "NUL byte in JSON text");
+			continue;
+		}
+		v = ops_json_parse(r->line.data, err, sizeof(err));
+		if (v == NULL) {
+			bad_line(r, "%s", err);
+			continue;
+		}
+		if (!YAJL_IS_OBJECT(v)) {
+			bad_line(r, "not a JSON object");
+			yajl_tree_free(v);
+			continue;
+		}
+		/* The line may be tens of megabytes: do not keep it. */
+		if (r->line.size > sizeof(r->chunk) * 4)
+			ops_buf_free(&r->line);
+		*out = v;
+		return 1;
+	}
+}
+
+unsigned long
+ops_ndjson_lineno(const struct ops_ndjson *r)
+{
+	return r->lineno;
+}
+
+unsigned long
+ops_ndjson_bad(const struct ops_ndjson *r)
+{
+	return r->bad;
+}
+
+void
+ops_ndjson_close(struct ops_ndjson *r)
+{
+	if (r == NULL)
+		return;
+	ops_buf_free(&r->line);
+	free(r->name);
+	free(r);
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+# The NDJSON reader and writer of lib/ (through tests/unit/ndjson-echo).
+
+load helpers
+
+@test "records round-trip compact, one per line" {
+	run "$UNITS/ndjson-echo" <<'IN'
+{ "id" : "a1",  "n": 2, "ok": true, "l": [1, 2.5, null], "o": {"k": "v"} }
+
+{"id":"b2","s":"caf\u00e9 \"q\""}
+IN
+	assert_success
+	assert_line --index 0 '{"id":"a1","n":2,"ok":true,"l":[1,2.5,null],"o":{"k":"v"}}'
+	assert_line --index 1 '{"id":"b2","s":"café \"q\""}'
+}
+
+@test "a bad record in the middle: warned with its line, skipped, exit 1" {
+	run "$UNITS/ndjson-echo" <<'IN'
+{"id":1}
+{"id":2,
+[1,2]
+{"id":4}
+IN
+	assert_failure 1
+	assert_line --partial "ndjson-echo: line 2: "
+	assert_line "ndjson-echo: line 3: not a JSON object"
+	assert_line '{"id":1}'
+	assert_line '{"id":4}'
+	assert_line "ndjson-echo: 4 lines, 2 bad"
+}
+
+@test "a 40 MB line holding a raw message goes through" {
+	python3 -c '
+import sys
+sys.stdout.write("{\"id\":\"big\",\"raw\":\"" + "QUJD" * (10 * 1024 * 1024) + "\"}\n{\"id\":\"next\"}\n")
+' >"$BATS_TEST_TMPDIR/big.ndjson"
+	"$UNITS/ndjson-echo" <"$BATS_TEST_TMPDIR/big.ndjson" >"$BATS_TEST_TMPDIR/out"
+	[ "$(wc -c <"$BATS_TEST_TMPDIR/out")" -eq "$(wc -c <"$BATS_TEST_TMPDIR/big.ndjson")" ]
+	cmp "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/big.ndjson"
+}
+
+@test "a line over the cap is refused alone; the next line is read" {
+	run "$UNITS/ndjson-echo" 100 <<IN
+{"id":"small"}
+{"id":"$(printf 'x%.0s' $(seq 1 200))"}
+{"id":"after"}
+IN
+	assert_failure 1
+	assert_line "ndjson-echo: line 2: longer than 100 bytes, skipped"
+	assert_line '{"id":"small"}'
+	assert_line '{"id":"after"}'
+}
+
+@test "a last line without newline, NUL bytes and invalid UTF-8" {
+	run "$UNITS/ndjson-echo" < <(printf '{"a":1}\n{"b":"\0"}\n{"c":"\xff"}\n{"d":4}')
+	assert_failure 1
+	assert_line '{"a":1}'
+	assert_line '{"d":4}'
+	assert_line "ndjson-echo: line 2: NUL byte in JSON text"
+	assert_line --partial "ndjson-echo: line 3: "
+}
+
+@test "a write error on stdout is an error, not success" {
+	run bash -c "echo '{\"a\":1}' | '$UNITS/ndjson-echo' >/dev/full"
+	assert_failure 74
+	assert_output --partial "write error"
+}

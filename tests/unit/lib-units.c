@@ -1,0 +1,120 @@
+/* lib-units: small checks of lib/ pieces that have no tool of their own:
+ * base64, URL parsing, RFC 3339 times, backoff bounds, method names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmailops.h"
+
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { \
+	printf("FAIL: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+	failures++; } } while (0)
+
+static void
+test_b64(void)
+{
+	size_t n;
+	unsigned char *d;
+	char *e;
+
+	e = ops_b64url_encode("\xfb\xff", 2);
+	CHECK(strcmp(e, "-_8") == 0);
+	free(e);
+	e = ops_b64_encode("ab", 2);
+	CHECK(strcmp(e, "YWI=") == 0);
+	free(e);
+	d = ops_b64_decode("-_8", 3, &n);
+	CHECK(d != NULL && n == 2 && d[0] == 0xfb && d[1] == 0xff);
+	free(d);
+	d = ops_b64_decode("YWI=", 4, &n);
+	CHECK(d != NULL && n == 2 && memcmp(d, "ab", 2) == 0);
+	free(d);
+	CHECK(ops_b64_decode("a", 1, &n) == NULL);
+	CHECK(ops_b64_decode("a*bc", 4, &n) == NULL);
+}
+
+static void
+test_urls(void)
+{
+	CHECK(ops_url_is_loopback("http://127.0.0.1:8080/x"));
+	CHECK(ops_url_is_loopback("http://127.9.9.9/"));
+	CHECK(ops_url_is_loopback("http://localhost/"));
+	CHECK(ops_url_is_loopback("http://[::1]:99/"));
+	CHECK(!ops_url_is_loopback("http://128.0.0.1/"));
+	CHECK(!ops_url_is_loopback("http://127.0.0.1.evil.example/"));
+	CHECK(!ops_url_is_loopback("http://example.com/"));
+	CHECK(ops_url_is_https("https://gmail.googleapis.com"));
+}
+
+static void
+test_time(void)
+{
+	double t;
+
+	CHECK(ops_parse_rfc3339("2026-11-21T10:00:05.250Z", &t) == 0 &&
+	    t == 1795255205.25);
+	CHECK(ops_parse_rfc3339("2026-11-21T11:00:05+01:00", &t) == 0 &&
+	    t == 1795255205.0);
+	CHECK(ops_parse_rfc3339("2026-11-21T10:00:05.250000", &t) == 0);
+	CHECK(ops_parse_rfc3339("yesterday", &t) != 0);
+}
+
+static void
+test_backoff(void)
+{
+	double w, lo = 1e9, hi = 0;
+	int i, r;
+
+	for (r = 1; r <= 8; r++)
+		for (i = 0; i < 200; i++) {
+			w = ops_backoff(r, 1.0, 32.0);
+			CHECK(w >= 1.0 && w <= 32.0);
+			if (r == 1 && w < lo)
+				lo = w;
+			if (r == 8 && w > hi)
+				hi = w;
+		}
+	CHECK(lo >= 1.0 && lo < 1.2);		/* jitter spreads the first */
+	CHECK(hi > 20.0);			/* and the cap is reached */
+}
+
+static void
+test_methods(void)
+{
+	CHECK(strcmp(ops_quota_method("GET",
+	    "/gmail/v1/users/me/messages/abc"), "messages.get") == 0);
+	CHECK(strcmp(ops_quota_method("GET",
+	    "/gmail/v1/users/me/messages"), "messages.list") == 0);
+	CHECK(strcmp(ops_quota_method("POST",
+	    "/gmail/v1/users/me/messages/batchModify"),
+	    "messages.batchModify") == 0);
+	CHECK(strcmp(ops_quota_method("POST",
+	    "/gmail/v1/users/me/messages/abc/modify"), "messages.modify") == 0);
+	CHECK(strcmp(ops_quota_method("GET",
+	    "/gmail/v1/users/me/messages/a/attachments/b"),
+	    "messages.attachments.get") == 0);
+	CHECK(strcmp(ops_quota_method("GET", "/gmail/v1/users/me/profile"),
+	    "getProfile") == 0);
+	CHECK(strcmp(ops_quota_method("POST",
+	    "/upload/gmail/v1/users/me/messages/send"), "messages.send") == 0);
+	CHECK(strcmp(ops_quota_method("GET",
+	    "/gmail/v1/users/me/settings/sendAs/a@b"),
+	    "settings.sendAs.get") == 0);
+	CHECK(strcmp(ops_quota_method("GET", "/gmail/v1/users/me/history"),
+	    "history.list") == 0);
+	CHECK(ops_quota_method("POST", "/token") == NULL);
+}
+
+int
+main(void)
+{
+	test_b64();
+	test_urls();
+	test_time();
+	test_backoff();
+	test_methods();
+	printf("%s\n", failures == 0 ? "all lib checks passed" : "failures");
+	return failures != 0;
+}
