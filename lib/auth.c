@@ -395,6 +395,38 @@ out:
 	return ret;
 }
 
+/* Runs req and returns the string field of its JSON answer (caller
+ * frees), or NULL with errmsg prefixed by what. Answers hold secrets:
+ * they are wiped. */
+static char *
+secret_field(struct ops_auth *a, struct ops_http_req *req, const char *what,
+    const char *field, int *code, char *errmsg, size_t errlen)
+{
+	struct ops_http_resp resp;
+	char err[128], *out = NULL;
+	yajl_val v;
+
+	req->max_response = (size_t)1 << 20;
+	if (ops_http_do(a->http, req, &resp) != 0) {
+		snprintf(errmsg, errlen, "%s: %s", what, resp.errmsg);
+		*code = resp.exit_code;
+		goto out;
+	}
+	v = ops_json_parse(resp.body.data, err, sizeof(err));
+	if (ops_json_str(v, field) != NULL) {
+		out = ops_xstrdup(ops_json_str(v, field));
+	} else {
+		snprintf(errmsg, errlen, "%s: no %s in the answer", what, field);
+		*code = OPS_EX_UNAVAILABLE;
+	}
+	yajl_tree_free(v);
+out:
+	if (resp.body.data != NULL)
+		explicit_bzero(resp.body.data, resp.body.len);
+	ops_http_resp_free(&resp);
+	return out;
+}
+
 /* The runtime's own token from the metadata server (plain http by design:
  * it never leaves the host). Caller frees. */
 static char *
@@ -402,9 +434,7 @@ metadata_token(struct ops_auth *a, int *code, char *errmsg, size_t errlen)
 {
 	const char *host = getenv("GCE_METADATA_HOST");
 	struct ops_http_req req;
-	struct ops_http_resp resp;
-	char *url, err[128], *tok = NULL;
-	yajl_val v;
+	char *url, *tok;
 
 	if (host == NULL || *host == '\0')
 		host = "metadata.google.internal";
@@ -415,24 +445,8 @@ metadata_token(struct ops_auth *a, int *code, char *errmsg, size_t errlen)
 	req.url = url;
 	req.allow_http = 1;
 	req.extra_header = "Metadata-Flavor: Google";
-	req.max_response = (size_t)1 << 20;
-	if (ops_http_do(a->http, &req, &resp) != 0) {
-		snprintf(errmsg, errlen, "metadata server: %s", resp.errmsg);
-		*code = resp.exit_code;
-		goto out;
-	}
-	v = ops_json_parse(resp.body.data, err, sizeof(err));
-	if (ops_json_str(v, "access_token") != NULL)
-		tok = ops_xstrdup(ops_json_str(v, "access_token"));
-	else {
-		snprintf(errmsg, errlen, "metadata server: no access_token");
-		*code = OPS_EX_UNAVAILABLE;
-	}
-	yajl_tree_free(v);
-out:
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.len);
-	ops_http_resp_free(&resp);
+	tok = secret_field(a, &req, "metadata server", "access_token", code,
+	    errmsg, errlen);
 	free(url);
 	return tok;
 }
@@ -444,12 +458,8 @@ iam_sign(struct ops_auth *a, const char *runtime, const char *sa,
 {
 	const char *base = getenv("GOOGLE_IAM_CREDENTIALS_URL");
 	struct ops_http_req req;
-	struct ops_http_resp resp;
 	struct ops_jw *w = ops_jw_new();
-	char *url, *enc, err[128], *jwt = NULL;
-	const char *body;
-	size_t len;
-	yajl_val v;
+	char *url, *enc, *jwt;
 
 	if (base == NULL || *base == '\0')
 		base = "https://iamcredentials.googleapis.com";
@@ -460,32 +470,14 @@ iam_sign(struct ops_auth *a, const char *runtime, const char *sa,
 	ops_jw_open(w);
 	ops_jw_str(w, "payload", claims);
 	ops_jw_close(w);
-	body = ops_jw_text(w, &len);
 	memset(&req, 0, sizeof(req));
 	req.method = "POST";
 	req.url = url;
 	req.content_type = "application/json";
-	req.body = body;
-	req.body_len = len;
+	req.body = ops_jw_text(w, &req.body_len);
 	req.token = runtime;
-	req.max_response = (size_t)1 << 20;
-	if (ops_http_do(a->http, &req, &resp) != 0) {
-		snprintf(errmsg, errlen, "IAM signJwt: %s", resp.errmsg);
-		*code = resp.exit_code;
-		goto out;
-	}
-	v = ops_json_parse(resp.body.data, err, sizeof(err));
-	if (ops_json_str(v, "signedJwt") != NULL)
-		jwt = ops_xstrdup(ops_json_str(v, "signedJwt"));
-	else {
-		snprintf(errmsg, errlen, "IAM signJwt: no signedJwt");
-		*code = OPS_EX_UNAVAILABLE;
-	}
-	yajl_tree_free(v);
-out:
-	if (resp.body.data != NULL)
-		explicit_bzero(resp.body.data, resp.body.len);
-	ops_http_resp_free(&resp);
+	jwt = secret_field(a, &req, "IAM signJwt", "signedJwt", code, errmsg,
+	    errlen);
 	ops_jw_free(w);
 	free(url);
 	return jwt;

@@ -92,6 +92,8 @@ void	 ops_jw_null(struct ops_jw *w, const char *key);
 void	 ops_jw_array_open(struct ops_jw *w, const char *key);
 void	 ops_jw_array_close(struct ops_jw *w);
 void	 ops_jw_value(struct ops_jw *w, yajl_val v);	/* copies a parsed value */
+/* An array of the space-separated words of s (scopes). */
+void	 ops_jw_words(struct ops_jw *w, const char *key, const char *s);
 int	 ops_jw_failed(const struct ops_jw *w);	/* a generator error happened */
 /* The text so far (borrowed, valid until the next call), then reset. */
 const char *ops_jw_text(struct ops_jw *w, size_t *len);
@@ -162,6 +164,26 @@ void	 ops_config_dump(const struct ops_config *c, FILE *fp);
 char	*ops_config_var(const struct ops_config *c, const char *sub);
 /* The scopes to request: SCOPES if set, else derived from the options. */
 char	*ops_config_scopes(const struct ops_config *c);	/* caller frees */
+
+/* cli.c: the options every tool shares: -c file, -o key=value (and a
+ * tool's flags that set a key), --version. */
+#define OPS_CLI_MAXOPTS	 32
+#define OPS_OPT_VERSION	 0x1000		/* getopt_long value of --version */
+#define OPS_CLI_LONGOPTS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, OPS_OPT_VERSION }
+struct ops_cli {
+	const char	*cfgfile;
+	const char	*key[OPS_CLI_MAXOPTS];	/* NULL: val is "KEY=value" */
+	const char	*val[OPS_CLI_MAXOPTS];
+	int		 n;
+};
+/* Handles -c, -o and --version (which prints and exits 0): 1 when ch was
+ * one of them, else 0. */
+int	 ops_cli_option(struct ops_cli *cli, int ch, const char *arg);
+void	 ops_cli_flag(struct ops_cli *cli, const char *key, const char *val);
+/* The configuration with the flags applied in command-line order. */
+struct ops_config *ops_cli_config(const struct ops_cli *cli);
 
 /* log.c: append-only JSONL event log var/logs/ops/<job>-YYYY-MM-DD.jsonl */
 struct ops_log;

@@ -163,6 +163,22 @@ ops_jw_value(struct ops_jw *w, yajl_val v)
 	jw_value(w, v, 0);
 }
 
+void
+ops_jw_words(struct ops_jw *w, const char *key, const char *s)
+{
+	size_t n;
+
+	ops_jw_array_open(w, key);
+	while (s != NULL && *s != '\0') {
+		s += strspn(s, " ");
+		n = strcspn(s, " ");
+		if (n > 0)
+			ops_jw_strn(w, NULL, s, n);
+		s += n;
+	}
+	ops_jw_array_close(w);
+}
+
 int
 ops_jw_failed(const struct ops_jw *w)
 {

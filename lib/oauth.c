@@ -131,7 +131,7 @@ int
 ops_token_save(const char *path, const struct ops_token *t)
 {
 	struct ops_jw *w = ops_jw_new();
-	char expiry[48], *scopes, *s, *save;
+	char expiry[48];
 	const char *text;
 	size_t len;
 	int rc;
@@ -142,13 +142,7 @@ ops_token_save(const char *path, const struct ops_token *t)
 	ops_jw_str(w, "token_uri", t->token_uri);
 	ops_jw_str(w, "client_id", t->client_id);
 	ops_jw_str(w, "client_secret", t->client_secret);
-	ops_jw_array_open(w, "scopes");
-	scopes = ops_xstrdup(t->scopes != NULL ? t->scopes : "");
-	for (s = strtok_r(scopes, " ", &save); s != NULL;
-	    s = strtok_r(NULL, " ", &save))
-		ops_jw_str(w, NULL, s);
-	free(scopes);
-	ops_jw_array_close(w);
+	ops_jw_words(w, "scopes", t->scopes);
 	ops_jw_str(w, "universe_domain", "googleapis.com");
 	ops_jw_str(w, "account", "");
 	if (t->expiry > 0) {

@@ -111,7 +111,7 @@ profile_statuses() {
 }
 
 @test "the fake's per-user quota answer is retried at the time it names" {
-	fake_ctl POST config '{"quota_limit": 3}' >/dev/null
+	fake_ctl POST config '{"quota_limit": 3, "quota_window": 3}' >/dev/null
 	printf '{"path":"users/me/profile"}\n%.0s' 1 2 3 4 >req
 	run gmail-api -o QUOTA_LIMIT=100000 <req
 	assert_success

@@ -115,14 +115,13 @@ call_stdin(struct ops_http *h, struct ops_jw *w)
 int
 main(int argc, char *argv[])
 {
-	enum { O_VERSION = 256 };
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		OPS_CLI_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cfgfile = NULL, *method = NULL, *body = NULL, *opts[32];
-	int nopts = 0, verbose = 0, ch, i, rc;
+	const char *method = NULL, *body = NULL;
+	struct ops_cli cli = { 0 };
+	int verbose = 0, ch, i, rc;
 	struct ops_config *c;
 	struct ops_auth *a;
 	struct ops_http *h;
@@ -131,17 +130,11 @@ main(int argc, char *argv[])
 	ops_setprogname(argv[0]);
 	while ((ch = getopt_long(argc, argv, "c:d:ho:vX:", longopts, NULL)) !=
 	    -1) {
+		if (ops_cli_option(&cli, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			cfgfile = optarg;
-			break;
 		case 'd':
 			body = optarg;
-			break;
-		case 'o':
-			if (nopts == 32)
-				ops_die(OPS_EX_USAGE, "too many -o options");
-			opts[nopts++] = optarg;
 			break;
 		case 'v':
 			verbose = 1;
@@ -149,9 +142,6 @@ main(int argc, char *argv[])
 		case 'X':
 			method = optarg;
 			break;
-		case O_VERSION:
-			printf("gmail-api %s\n", OPS_VERSION);
-			return OPS_EX_OK;
 		case 'h':
 			usage(1);
 			break;
@@ -164,9 +154,7 @@ main(int argc, char *argv[])
 	if (argc > 1 || (argc == 0 && (method != NULL || body != NULL)))
 		usage(0);
 
-	c = ops_config_load(cfgfile);
-	for (i = 0; i < nopts; i++)
-		ops_config_set_opt(c, opts[i]);
+	c = ops_cli_config(&cli);
 	a = ops_auth_new(c);
 	h = ops_http_new(c, a);
 	w = ops_jw_new();

@@ -73,19 +73,13 @@ print_token_json(const struct ops_config *c, const struct ops_token *t,
     const char *account)
 {
 	struct ops_jw *w = ops_jw_new();
-	char exp[48], *scopes, *s, *save;
+	char exp[48];
 
 	ops_jw_open(w);
 	if (account != NULL)
 		ops_jw_str(w, "account", account);
 	ops_jw_str(w, "token_path", ops_token_path(c));
-	ops_jw_array_open(w, "scopes");
-	scopes = ops_xstrdup(t->scopes != NULL ? t->scopes : "");
-	for (s = strtok_r(scopes, " ", &save); s != NULL;
-	    s = strtok_r(NULL, " ", &save))
-		ops_jw_str(w, NULL, s);
-	free(scopes);
-	ops_jw_array_close(w);
+	ops_jw_words(w, "scopes", t->scopes);
 	ops_iso8601((time_t)t->expiry, exp, sizeof(exp));
 	ops_jw_str(w, "expiry", exp);
 	ops_jw_close(w);
@@ -188,7 +182,7 @@ cmd_status(struct ops_config *c, struct ops_auth *a, struct ops_http *h)
 	struct ops_http_resp resp;
 	struct ops_jw *w;
 	struct ops_token t;
-	char err[512], exp[48], *url, *s, *save, *scopes;
+	char err[512], exp[48], *url;
 	const char *tok;
 	yajl_val v;
 	int code;
@@ -208,14 +202,7 @@ cmd_status(struct ops_config *c, struct ops_auth *a, struct ops_http *h)
 	ops_jw_open(w);
 	ops_jw_str(w, "auth", modes[ops_auth_mode(a)]);
 	ops_jw_str(w, "account", ops_json_str(v, "emailAddress"));
-	ops_jw_array_open(w, "scopes");
-	scopes = ops_xstrdup(ops_auth_scopes(a) != NULL ? ops_auth_scopes(a) :
-	    "");
-	for (s = strtok_r(scopes, " ", &save); s != NULL;
-	    s = strtok_r(NULL, " ", &save))
-		ops_jw_str(w, NULL, s);
-	free(scopes);
-	ops_jw_array_close(w);
+	ops_jw_words(w, "scopes", ops_auth_scopes(a));
 	ops_iso8601((time_t)ops_auth_expiry(a), exp, sizeof(exp));
 	ops_jw_str(w, "expiry", exp);
 	ops_jw_int(w, "expires_in", (long long)(ops_auth_expiry(a) - ops_now()));
@@ -284,7 +271,7 @@ int
 main(int argc, char *argv[])
 {
 	enum { O_BROWSER = 256, O_NOLISTEN, O_SECRET, O_SCOPES, O_SA, O_IMP,
-	    O_SUBJECT, O_TIMEOUT, O_VERSION };
+	    O_SUBJECT, O_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "browser", no_argument, NULL, O_BROWSER },
 		{ "no-listen", no_argument, NULL, O_NOLISTEN },
@@ -294,31 +281,23 @@ main(int argc, char *argv[])
 		{ "impersonate", required_argument, NULL, O_IMP },
 		{ "subject", required_argument, NULL, O_SUBJECT },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		OPS_CLI_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o = { .timeout = 300 };
-	const char *cfgfile = NULL, *cmd;
-	struct { const char *key, *val; } flags[16];
-	int nflags = 0, ch, rc, i;
+	struct ops_cli cli = { 0 };
+	const char *cmd;
 	struct ops_config *c;
 	struct ops_auth *a;
 	struct ops_http *h;
 	char *end;
+	int ch, rc;
 
 	ops_setprogname(argv[0]);
 	while ((ch = getopt_long(argc, argv, "c:ho:", longopts, NULL)) != -1) {
-		if (nflags == 16)
-			ops_die(OPS_EX_USAGE, "too many options");
+		if (ops_cli_option(&cli, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			cfgfile = optarg;
-			break;
-		case 'o':
-			flags[nflags].key = NULL;
-			flags[nflags++].val = optarg;
-			break;
 		case O_BROWSER:
 			o.browser = 1;
 			break;
@@ -329,20 +308,16 @@ main(int argc, char *argv[])
 			o.client_secret = optarg;
 			break;
 		case O_SCOPES:
-			flags[nflags].key = "SCOPES";
-			flags[nflags++].val = optarg;
+			ops_cli_flag(&cli, "SCOPES", optarg);
 			break;
 		case O_SA:
-			flags[nflags].key = "GOOGLE_APPLICATION_CREDENTIALS";
-			flags[nflags++].val = optarg;
+			ops_cli_flag(&cli, "GOOGLE_APPLICATION_CREDENTIALS", optarg);
 			break;
 		case O_IMP:
-			flags[nflags].key = "GOOGLE_SERVICE_ACCOUNT_EMAIL";
-			flags[nflags++].val = optarg;
+			ops_cli_flag(&cli, "GOOGLE_SERVICE_ACCOUNT_EMAIL", optarg);
 			break;
 		case O_SUBJECT:
-			flags[nflags].key = "GMAIL_USER";
-			flags[nflags++].val = optarg;
+			ops_cli_flag(&cli, "GMAIL_USER", optarg);
 			break;
 		case O_TIMEOUT:
 			o.timeout = (int)strtol(optarg, &end, 10);
@@ -350,9 +325,6 @@ main(int argc, char *argv[])
 				ops_die(OPS_EX_USAGE, "--timeout: not a number "
 				    "of seconds: %s", optarg);
 			break;
-		case O_VERSION:
-			printf("gmail-auth %s\n", OPS_VERSION);
-			return OPS_EX_OK;
 		case 'h':
 			usage(1);
 			break;
@@ -369,13 +341,7 @@ main(int argc, char *argv[])
 		ops_die(OPS_EX_USAGE, "--browser and --no-listen exclude each "
 		    "other");
 
-	c = ops_config_load(cfgfile);
-	for (i = 0; i < nflags; i++) {
-		if (flags[i].key == NULL)
-			ops_config_set_opt(c, flags[i].val);
-		else
-			ops_config_set_flag(c, flags[i].key, flags[i].val);
-	}
+	c = ops_cli_config(&cli);
 	a = ops_auth_new(c);
 	h = ops_http_new(c, a);
 	if (strcmp(cmd, "login") == 0)

@@ -186,40 +186,30 @@ check_params(const struct ops_config *c, const struct ops_token *tok)
 int
 main(int argc, char *argv[])
 {
-	enum { O_FIX = 256, O_SHOW, O_VERSION };
+	enum { O_FIX = 256, O_SHOW };
 	static const struct option longopts[] = {
 		{ "fix", no_argument, NULL, O_FIX },
 		{ "show-config", no_argument, NULL, O_SHOW },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, O_VERSION },
+		OPS_CLI_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cfgfile = NULL, *opts[32];
-	int nopts = 0, fix = 0, show = 0, ch, i, enabled;
+	struct ops_cli cli = { 0 };
+	int fix = 0, show = 0, ch, i, enabled;
 	struct ops_token tok;
 	struct ops_config *c;
 	char *dir;
 
 	ops_setprogname(argv[0]);
 	while ((ch = getopt_long(argc, argv, "c:ho:", longopts, NULL)) != -1) {
+		if (ops_cli_option(&cli, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			cfgfile = optarg;
-			break;
-		case 'o':
-			if (nopts == 32)
-				ops_die(OPS_EX_USAGE, "too many -o options");
-			opts[nopts++] = optarg;
-			break;
 		case O_FIX:
 			fix = 1;
 			break;
 		case O_SHOW:
 			show = 1;
 			break;
-		case O_VERSION:
-			printf("gmail-check %s\n", OPS_VERSION);
-			return OPS_EX_OK;
 		case 'h':
 			usage(1);
 			break;
@@ -232,9 +222,7 @@ main(int argc, char *argv[])
 	if (argc != 0)
 		usage(0);
 
-	c = ops_config_load(cfgfile);
-	for (i = 0; i < nopts; i++)
-		ops_config_set_opt(c, opts[i]);
+	c = ops_cli_config(&cli);
 	if (show) {
 		ops_config_dump(c, stdout);
 		ops_config_free(c);

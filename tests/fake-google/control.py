@@ -1,4 +1,5 @@
 # The /_fake/ control API of fake-google (JSON, unauthenticated, never logged).
+import re
 import time
 
 from fg_http import json_resp
@@ -23,7 +24,7 @@ def handle(state, req):
         return _error("body must be a JSON object: %s" % exc)
     try:
         return handler(state, req, body)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, re.error) as exc:
         return _error("%s: %s" % (type(exc).__name__, exc))
 
 

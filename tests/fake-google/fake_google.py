@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# fake-google: a loopback fake of Google OAuth, metadata server, IAM signJwt and the Gmail API for tests.
+# fake-google: loopback fake of Google OAuth, the metadata server, IAM signJwt and Gmail, for tests.
 import argparse
 import json
 import os
@@ -14,6 +14,7 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.dont_write_bytecode = True  # no __pycache__ inside the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import control  # noqa: E402
@@ -132,6 +133,13 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 300
 
+    def setup(self):
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def version_string(self):
         return "ESF"
 
@@ -186,9 +194,10 @@ class Handler(BaseHTTPRequestHandler):
         if truncate:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body[:len(body) // 2] if truncate else body)
-        self.wfile.flush()
+        # One write for headers and body: avoids Nagle/delayed-ACK stalls on keep-alive.
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(body[:len(body) // 2] if truncate else body)
+        self.flush_headers()
 
     def _reset(self):
         """Drop the connection with a TCP RST and no answer."""
@@ -227,6 +236,9 @@ class Handler(BaseHTTPRequestHandler):
             resp = fault_response(rule, endpoint)
             note = "random" if rule.get("random") else "error"
         else:
+            delay = 0 if endpoint.startswith("gmail.") else state.latency(endpoint)
+            if delay:
+                time.sleep(delay)  # Gmail calls sleep inside, holding a concurrency slot
             resp = self._safe(handler, state, req)
             note = kind
         self.server.log.write(req, 0 if kind == "reset" else resp.status, endpoint, note)
@@ -299,8 +311,8 @@ def write_port_file(path, port):
     os.replace(tmp, path)
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def make_server(args):
+    """Load everything and bind; raises OSError/ValueError/KeyError on bad input."""
     with open(args.discovery, encoding="utf-8") as fh:
         discovery = json.load(fh)
     state = State(args, discovery)
@@ -315,6 +327,16 @@ def main(argv=None):
                                         do_handshake_on_connect=False)
         state.scheme = "https"
     state.port = server.server_address[1]
+    return server
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        server = make_server(args)
+    except (OSError, ValueError, KeyError) as exc:
+        sys.stderr.write("fake-google: cannot start: %s: %s\n" % (type(exc).__name__, exc))
+        return 2
 
     def stop(_signum, _frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -322,9 +344,10 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if args.port_file:
-        write_port_file(args.port_file, state.port)
+        write_port_file(args.port_file, server.state.port)
     if args.verbose:
-        sys.stderr.write("fake-google: listening on %s://127.0.0.1:%d\n" % (state.scheme, state.port))
+        sys.stderr.write("fake-google: listening on %s://127.0.0.1:%d\n"
+                         % (server.state.scheme, server.state.port))
     server.serve_forever(poll_interval=0.2)
     server.server_close()
     return 0

@@ -1,4 +1,4 @@
-# Shared, lock-protected state of fake-google: settings, clients, keys, tokens, quota, faults, mailboxes.
+# Lock-protected state of fake-google: settings, clients, keys, tokens, quota, faults, mailboxes.
 import collections
 import copy
 import json
@@ -81,7 +81,8 @@ class State:
     def _initial_settings(self):
         a = self.args
         return {
-            "latency_ms": 0, "jitter_ms": 0,
+            "latency_ms": 0, "jitter_ms": 0, "latency_match": "",
+            "quota_window": 60,
             "quota_regime": a.quota_regime, "quota_limit": a.quota_limit,
             "quota_status": 429, "token_lifetime": a.token_lifetime,
             "max_concurrent": 0, "fail_rate": 0.0, "fail_statuses": [503],
@@ -131,6 +132,7 @@ class State:
             for key, value in patch.items():
                 if key not in self.settings:
                     raise ValueError("unknown setting %r" % key)
+                _check_type(key, value)
                 if key == "quota_regime" and value not in REGIMES:
                     raise ValueError("quota_regime must be 2026 or legacy")
                 if key == "quota_status" and value not in (403, 429):
@@ -144,7 +146,7 @@ class State:
                     for user, conf in _send_as_patch(value, self.settings["default_user"]).items():
                         self.settings[key].setdefault(user, {}).update(conf)
                     continue
-                if key == "fail_match":
+                if key in ("fail_match", "latency_match"):
                     re.compile(value)
                 self.settings[key] = value
             if "seed" in patch:
@@ -157,7 +159,8 @@ class State:
     def token_uri_ok(self, aud):
         ours = {"%s://%s:%d/token" % (self.scheme, host, self.port)
                 for host in ("127.0.0.1", "localhost")}
-        ours |= {"https://oauth2.googleapis.com/token", "https://www.googleapis.com/oauth2/v4/token",
+        ours |= {"https://oauth2.googleapis.com/token",
+                 "https://www.googleapis.com/oauth2/v4/token",
                  "https://accounts.google.com/o/oauth2/token"}
         return aud in ours
 
@@ -224,10 +227,11 @@ class State:
         with self.lock:
             units = self.units(method)
             limit = self.quota_limit()
+            span = float(self.settings["quota_window"])
             q = self.quota.setdefault(user, {"units": 0, "calls": 0, "rejects": 0,
                                              "window": collections.deque()})
             win = q["window"]
-            while win and win[0][0] <= now - 60:
+            while win and win[0][0] <= now - span:
                 win.popleft()
             used = sum(u for _, u in win)
             if used + units <= limit:
@@ -240,8 +244,22 @@ class State:
             for t, u in win:
                 freed += u
                 if freed >= need:
-                    return t + 60
-            return now + 60
+                    return t + span
+            return now + span
+
+    def latency(self, endpoint):
+        """Seconds to delay a request to endpoint (latency_ms ± jitter_ms, uniform)."""
+        with self.lock:
+            s = self.settings
+            if not s["latency_ms"] and not s["jitter_ms"]:
+                return 0.0
+            if s["latency_match"] and not re.search(s["latency_match"], endpoint):
+                return 0.0
+            jitter = float(s["jitter_ms"] or 0)
+            delay = float(s["latency_ms"] or 0)
+            if jitter:
+                delay += self.rng.uniform(-jitter, jitter)
+            return max(0.0, delay) / 1000.0
 
     # ------------------------------------------------------------ faults
     def set_faults(self, rules):
@@ -313,7 +331,8 @@ class State:
         with self.lock:
             now = time.time()
             quota = {u: {"units": q["units"], "calls": q["calls"], "rejects": q["rejects"],
-                         "window_units": sum(x for t, x in q["window"] if t > now - 60)}
+                         "window_units": sum(x for t, x in q["window"]
+                                             if t > now - float(self.settings["quota_window"]))}
                      for u, q in self.quota.items()}
             boxes = {u: _mailbox_view(mb) for u, mb in self.mailboxes.items()}
             live = sum(1 for r in self.access.values()
@@ -334,6 +353,29 @@ class State:
                 "in_flight": dict(self.in_flight),
                 "settings": copy.deepcopy(self.settings),
             }
+
+
+_NUMBERS = {"latency_ms", "jitter_ms", "quota_limit", "quota_window", "quota_status",
+            "token_lifetime", "max_concurrent", "fail_rate", "seed"}
+_STRINGS = {"latency_match", "fail_match", "runtime_sa_email", "default_user"}
+
+
+def _check_type(key, value):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key in _NUMBERS and not number and not (key == "quota_limit" and value is None):
+        raise ValueError("%s must be a number" % key)
+    if key in _STRINGS and not isinstance(value, str):
+        raise ValueError("%s must be a string" % key)
+    if key == "fail_statuses" and not (isinstance(value, list) and all(
+            isinstance(v, int) for v in value)):
+        raise ValueError("fail_statuses must be a list of HTTP statuses")
+    if key == "runtime_sa_scopes" and not (isinstance(value, list) and all(
+            isinstance(v, str) for v in value)):
+        raise ValueError("runtime_sa_scopes must be a list of strings")
+    if key == "auth_deny" and not isinstance(value, bool):
+        raise ValueError("auth_deny must be true or false")
+    if key == "deny_sign_jwt" and not isinstance(value, (bool, list)):
+        raise ValueError("deny_sign_jwt must be a bool or a list of emails")
 
 
 def _mailbox_view(mb):

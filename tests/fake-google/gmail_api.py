@@ -1,4 +1,4 @@
-# Gmail API v1 for fake-google: routing from the discovery document, auth/scope/quota checks, methods.
+# Gmail API v1 of fake-google: routes from the discovery document, auth/scope/quota checks, methods.
 import base64
 import email.utils
 import json
@@ -136,12 +136,15 @@ def _limited(state, req, short, ctx):
         state.in_flight[user] += 1
     try:
         _charge(state, user, short)
-        _sleep_latency(state)
+        delay = state.latency(PREFIX + short)
+        if delay:
+            time.sleep(delay)
         with state.lock:
             return handler(ctx)
     finally:
         with state.lock:
-            state.in_flight[user] -= 1
+            if state.in_flight[user] > 0:  # a /_fake/reset may have cleared the counter
+                state.in_flight[user] -= 1
 
 
 def _charge(state, user, short):
@@ -152,15 +155,6 @@ def _charge(state, user, short):
     if int(state.settings["quota_status"]) == 403:
         raise _err(403, msg, "userRateLimitExceeded", "PERMISSION_DENIED")
     raise _err(429, msg, "rateLimitExceeded", "RESOURCE_EXHAUSTED")
-
-
-def _sleep_latency(state):
-    with state.lock:
-        base = float(state.settings["latency_ms"] or 0)
-        jitter = float(state.settings["jitter_ms"] or 0)
-        delay = base + (state.rng.uniform(-jitter, jitter) if jitter else 0)
-    if delay > 0:
-        time.sleep(delay / 1000.0)
 
 
 # ================================================================ helpers

@@ -15,8 +15,8 @@ from rsa_jwt import b64url_encode
 SYSTEM_LABELS = ["INBOX", "UNREAD", "SENT", "SPAM", "TRASH", "STARRED", "IMPORTANT",
                  "DRAFT", "CHAT", "CATEGORY_PERSONAL", "CATEGORY_SOCIAL",
                  "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES", "CATEGORY_FORUMS"]
-# System labels that are not shown in the label list of the web UI (Gmail lists them without visibility).
-_HIDDEN_VISIBILITY = {"INBOX", "UNREAD", "SENT", "SPAM", "TRASH", "STARRED", "IMPORTANT",
+# System labels Gmail lists without visibility fields (the others: hide / labelHide).
+_NO_VISIBILITY = {"INBOX", "UNREAD", "SENT", "SPAM", "TRASH", "STARRED", "IMPORTANT",
                       "DRAFT", "CHAT"}
 FIRST_HISTORY_ID = 1000
 
@@ -72,13 +72,21 @@ class Message:
         return self.msg.get("Message-ID", "").strip()
 
     def parents(self):
-        """Message-IDs this message replies to (In-Reply-To first, then References, newest first)."""
+        """Message-IDs this message replies to: In-Reply-To, then References newest first."""
         ids = re.findall(r"<[^>]+>", self.msg.get("In-Reply-To", ""))
         ids += list(reversed(re.findall(r"<[^>]+>", self.msg.get("References", ""))))
         return ids
 
     def leaves(self):
-        return [p for p in self.msg.walk() if not p.is_multipart()]
+        """Leaf parts of this message, not descending into attached messages."""
+        out, stack = [], [self.msg]
+        while stack:
+            part = stack.pop()
+            if part.get_content_maintype() == "multipart" and part.is_multipart():
+                stack.extend(reversed(part.get_payload()))
+            else:
+                out.append(part)
+        return out
 
     def text(self):
         """Plain text used for the snippet and word search (text/plain, else stripped HTML)."""
@@ -94,7 +102,7 @@ class Message:
         return _snippet(self.text())
 
     def has_attachment(self):
-        return any(p.get_filename() for p in self.msg.walk())
+        return any(p.get_filename() for p in self.leaves())
 
     def from_address(self):
         return email.utils.parseaddr(self.header("From"))[1].lower()
@@ -166,7 +174,7 @@ class Mailbox:
         self.drafts = {}            # draft id -> message id
         for lid in SYSTEM_LABELS:
             label = {"id": lid, "name": lid, "type": "system"}
-            if lid not in _HIDDEN_VISIBILITY:
+            if lid not in _NO_VISIBILITY:
                 label.update(messageListVisibility="hide", labelListVisibility="labelHide")
             self.labels[lid] = label
 
@@ -316,7 +324,7 @@ def load_dir(mailbox, directory):
             raw = fh.read()
         labels = ["INBOX", "UNREAD"]
         if os.path.exists(path + ".labels"):
-            with open(path + ".labels", encoding="utf-8") as fh:
+            with open(path + ".labels", encoding="utf-8", errors="replace") as fh:
                 labels = [l.strip() for l in fh if l.strip() and not l.startswith("#")]
         pending.append(mailbox.add(raw, labels, name=name, mtime=os.path.getmtime(path)))
     _rethread(mailbox, pending)
@@ -496,7 +504,7 @@ def matches(node, msg, mailbox, now):
 def _word_match(word, msg):
     word = word.lower()
     hay = " ".join(msg.header(h) for h in ("Subject", "From", "To", "Cc")) + "\n" + msg.text()
-    for part in msg.msg.walk():
+    for part in msg.leaves():
         if part.get_filename():
             hay += "\n" + _decode_header(part.get_filename())
     return word in hay.lower()
@@ -544,7 +552,7 @@ def _op_match(op, value, msg, mailbox, now):
         return msg.message_id().strip("<>").lower() == v.strip("<>")
     if op == "filename":
         return any(v in _decode_header(p.get_filename()).lower()
-                   for p in msg.msg.walk() if p.get_filename())
+                   for p in msg.leaves() if p.get_filename())
     if op == "list":
         return v in msg.header("List-Id").lower()
     raise QueryError("Invalid query")

@@ -1,4 +1,4 @@
-# OAuth 2.0 (auth, token, revoke, tokeninfo), GCE metadata server and IAM signJwt endpoints of fake-google.
+# fake-google endpoints: OAuth 2.0 (auth, token, revoke, tokeninfo), GCE metadata, IAM signJwt.
 import base64
 import hashlib
 import json
@@ -43,7 +43,8 @@ def _known_scope(scope):
 
 def _redirect(uri, params):
     sep = "&" if "?" in uri else "?"
-    query = "&".join("%s=%s" % (k, urllib.parse.quote(v, safe={"scope": ":/", "code": "/"}.get(k, "")))
+    safe = {"scope": ":/", "code": "/"}  # as Google leaves them; everything else escaped
+    query = "&".join("%s=%s" % (k, urllib.parse.quote(v, safe=safe.get(k, "")))
                      for k, v in params)
     return Resp(302, b"", "text/html; charset=UTF-8", [("Location", uri + sep + query)])
 
@@ -288,7 +289,8 @@ def _numeric_id(email):
 
 # ================================================================ metadata server
 _MD_HEADERS = [("Metadata-Flavor", "Google"), ("Server", "Metadata Server for VM")]
-_MD_SA = re.compile(r"^/computeMetadata/v1/instance/service-accounts/([^/]+)/(token|email|scopes)/?$")
+_MD_SA = re.compile(r"^/computeMetadata/v1/instance/service-accounts/([^/]+)/"
+                    r"(token|email|scopes)/?$")
 
 
 def metadata(state, req):
