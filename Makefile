@@ -33,7 +33,7 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 override LDFLAGS += $(SANLD)
 LDLIBS	 = $(PKG_LIBS) -lm
 
-TOOLS	 = gmail-auth gmail-check gmail-api
+TOOLS	 = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 SCRIPTS	 =
 LIB_SRC	 = $(wildcard lib/*.c)
 LIB_OBJ	 = $(LIB_SRC:lib/%.c=$(OBJ)/lib/%.o)

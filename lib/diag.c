@@ -8,6 +8,7 @@
 #include "gmailops.h"
 
 const char *ops_progname = "gmail-ops";
+void (*ops_diag_hook)(const char *msg);
 
 void
 ops_setprogname(const char *argv0)
@@ -28,6 +29,8 @@ ops_vwarnx(const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* One fprintf so concurrent stages do not interleave mid-line. */
 	fprintf(stderr, "%s: %s\n", ops_progname, msg);
+	if (ops_diag_hook != NULL)
+		ops_diag_hook(msg);
 }
 
 void
@@ -47,6 +50,11 @@ vwarn_errno(int saved, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	fprintf(stderr, "%s: %s: %s\n", ops_progname, msg, strerror(saved));
+	if (ops_diag_hook != NULL) {
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ": %s",
+		    strerror(saved));
+		ops_diag_hook(msg);
+	}
 }
 
 void

@@ -26,6 +26,7 @@
 
 /* diag.c: one message format, "prog: what: why". */
 extern const char *ops_progname;
+extern void (*ops_diag_hook)(const char *msg);	/* sees every warning */
 void	 ops_setprogname(const char *argv0);
 void	 ops_warnx(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
@@ -193,6 +194,10 @@ struct ops_jw *ops_log_begin(struct ops_log *l, const char *event);
 int	 ops_log_end(struct ops_log *l);	/* closes, one write(2) */
 const char *ops_log_path(const struct ops_log *l);
 void	 ops_log_close(struct ops_log *l);
+/* The log of the job named by $GMAIL_OPS_LOG (the driver sets it), or
+ * NULL when unset. From then on every warning is logged too, as
+ * {"event":"warning","prog":...,"message":...}. */
+struct ops_log *ops_log_env(const struct ops_config *c);
 
 /* quota.c: Gmail per-method quota units, counters and a token bucket. */
 enum ops_quota_regime { OPS_QUOTA_2026, OPS_QUOTA_LEGACY };

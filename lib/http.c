@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -51,7 +50,6 @@ ops_http_new(const struct ops_config *c, struct ops_auth *a)
 	if (!initialised) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			ops_die(OPS_EX_SOFTWARE, "curl_global_init failed");
-		signal(SIGPIPE, SIG_IGN);
 		initialised = 1;
 	}
 	memset(h, 0, sizeof(*h));
@@ -365,7 +363,9 @@ setup(struct ops_http *h, const struct ops_http_req *req,
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (ca != NULL && *ca != '\0')
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* CURLOPT_NOSIGNAL stays 0: libcurl then ignores SIGPIPE only while
+	 * it works, and a tool whose reader has gone dies of SIGPIPE as
+	 * Unix tools do (the driver reads 141 as "stopped by its reader"). */
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->timeout < 30 ?
 	    h->timeout : 30L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);

@@ -110,11 +110,48 @@ ops_log_path(const struct ops_log *l)
 	return l->path;
 }
 
+static struct ops_log *warn_log;
+
+/* diag.c's hook: a warning as an event, never recursing into itself. */
+static void
+log_warning(const char *msg)
+{
+	static int busy;
+	struct ops_jw *w;
+
+	if (warn_log == NULL || busy)
+		return;
+	busy = 1;
+	w = ops_log_begin(warn_log, "warning");
+	ops_jw_str(w, "prog", ops_progname);
+	ops_jw_str(w, "message", msg);
+	(void)ops_log_end(warn_log);
+	busy = 0;
+}
+
+struct ops_log *
+ops_log_env(const struct ops_config *c)
+{
+	const char *job = getenv("GMAIL_OPS_LOG");
+
+	if (job == NULL || *job == '\0')
+		return NULL;
+	if (strchr(job, '/') != NULL || job[0] == '.')
+		ops_die(OPS_EX_CONFIG, "GMAIL_OPS_LOG: not a job name: %s", job);
+	warn_log = ops_log_open(c, job);
+	ops_diag_hook = log_warning;
+	return warn_log;
+}
+
 void
 ops_log_close(struct ops_log *l)
 {
 	if (l == NULL)
 		return;
+	if (l == warn_log) {
+		warn_log = NULL;
+		ops_diag_hook = NULL;
+	}
 	if (l->fd >= 0)
 		close(l->fd);
 	ops_jw_free(l->w);

@@ -303,3 +303,36 @@ paste_login() {
 	refute_output --partial "test-secret"
 	refute_output --partial "Authorization"
 }
+
+@test "a token.json written by Python's google-auth keeps working" {
+	fake_start
+	login_user
+	rt=$(jq -r .refresh_token "$CREDS/token.json")
+	# google-auth's to_json(): spaced JSON, naive isoformat() + "Z"
+	python3 - "$CREDS/token.json" "$rt" "$FAKE/token" <<'PY'
+import json, sys
+path, rt, uri = sys.argv[1:]
+json.dump({"token": "ya29.stale", "refresh_token": rt, "token_uri": uri,
+           "client_id": "test-client.apps.googleusercontent.com",
+           "client_secret": "test-secret",
+           "scopes": ["https://www.googleapis.com/auth/gmail.readonly"],
+           "universe_domain": "googleapis.com", "account": "",
+           "expiry": "2024-05-01T12:00:00.123456Z"}, open(path, "w"))
+PY
+	chmod 600 "$CREDS/token.json"
+	run gmail-api users/me/profile
+	assert_success
+	[ "$(jq -r .emailAddress <<<"$output")" = user@example.com ]
+	[ "$(jq -r .token "$CREDS/token.json")" != ya29.stale ]
+	# python can still read what we wrote back
+	python3 -c 'import json,sys,datetime; d=json.load(open(sys.argv[1])); datetime.datetime.fromisoformat(d["expiry"].rstrip("Z"))' "$CREDS/token.json"
+}
+
+@test "login reads a client_secret.json of the web layout" {
+	fake_start
+	make_client_secret
+	jq '{web: .installed}' "$CREDS/client_secret.json" >cs && mv cs "$CREDS/client_secret.json"
+	BROWSER="$TESTS_DIR/scripted-browser" run gmail-auth login --browser --timeout 20
+	assert_success
+	[ -f "$CREDS/token.json" ]
+}

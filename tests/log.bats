@@ -37,3 +37,10 @@ setup() {
 	assert_failure 74
 	[ ! -e "$BATS_TEST_TMPDIR/elsewhere" ]
 }
+
+@test "with GMAIL_OPS_LOG set, a tool's warnings are logged as events too" {
+	printf 'not json\n' | GMAIL_OPS_LOG=collect_from_gmail GMAIL_API_URL=http://127.0.0.1:9 gmail-api || true
+	f="$BASE/var/logs/ops/collect_from_gmail-$(date -u +%F).jsonl"
+	run jq -c 'select(.event == "warning") | [.prog, (.message | startswith("line 1: "))]' "$f"
+	assert_output '["gmail-api",true]'
+}

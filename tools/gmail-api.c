@@ -125,6 +125,7 @@ main(int argc, char *argv[])
 	struct ops_config *c;
 	struct ops_auth *a;
 	struct ops_http *h;
+	struct ops_log *log;
 	struct ops_jw *w;
 
 	ops_setprogname(argv[0]);
@@ -155,6 +156,7 @@ main(int argc, char *argv[])
 		usage(0);
 
 	c = ops_cli_config(&cli);
+	log = ops_log_env(c);
 	a = ops_auth_new(c);
 	h = ops_http_new(c, a);
 	w = ops_jw_new();
@@ -170,6 +172,7 @@ main(int argc, char *argv[])
 	ops_jw_free(w);
 	ops_http_free(h);
 	ops_auth_free(a);
+	ops_log_close(log);
 	ops_config_free(c);
 	i = ops_close_stdout();
 	return rc != 0 ? rc : i;
