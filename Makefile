@@ -34,7 +34,7 @@ override LDFLAGS += $(SANLD)
 LDLIBS	 = $(PKG_LIBS) -lm
 
 TOOLS	 = $(patsubst tools/%.c,%,$(wildcard tools/*.c))
-SCRIPTS	 =
+SCRIPTS	 = collect-from-gmail
 LIB_SRC	 = $(wildcard lib/*.c)
 LIB_OBJ	 = $(LIB_SRC:lib/%.c=$(OBJ)/lib/%.o)
 LIB_A	 = $(OBJ)/libgmailops.a
@@ -88,7 +88,7 @@ test: check
 lint:
 	mandoc -Tlint -W warning $(MAN)
 	@if [ -n "$(SCRIPTS)" ]; then shellcheck -S warning $(SCRIPTS:%=scripts/%); fi
-	shellcheck -S warning scripts/install-deps
+	shellcheck -S warning scripts/install-deps scripts/demo
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -103,6 +103,8 @@ install: all
 	for m in $(MAN); do \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	install -m 0644 etc/gmail-ops.conf $(DESTDIR)$(SYSCONFDIR)/gmail-ops.conf.example
+	install -m 0644 etc/crontab.example etc/gmail-ops-collect.service \
+	    etc/gmail-ops-collect.timer $(DESTDIR)$(SYSCONFDIR)
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(SCRIPTS:%=$(DESTDIR)$(BINDIR)/%)
