@@ -44,7 +44,7 @@ MAN	 = $(wildcard man/*.[1-8])
 
 .SECONDARY:
 
-.PHONY: all asan check test deps demo install uninstall clean lint units
+.PHONY: all asan check test deps demo install uninstall clean lint units bench
 
 all: $(TOOLS:%=$(OUT)/%) units
 
@@ -88,11 +88,16 @@ test: check
 lint:
 	mandoc -Tlint -W warning $(MAN)
 	@if [ -n "$(SCRIPTS)" ]; then shellcheck -S warning $(SCRIPTS:%=scripts/%); fi
-	shellcheck -S warning scripts/install-deps scripts/demo
+	shellcheck -S warning scripts/install-deps scripts/demo bench/collect-quota.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo
+
+# Benchmarks: figures as ratios against peers and limits, in bench/results/.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	sh bench/collect-quota.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
