@@ -16,6 +16,7 @@ struct key_def {
 	const char	*name;
 	enum key_type	 type;
 	const char	*def;
+	int		 seed_env;	/* the seed's plain variable works too */
 };
 
 /* Every key the suite knows; gmail-ops.conf(5) documents each. */
@@ -33,6 +34,7 @@ static const struct key_def keys[] = {
 	{ "LABEL_QUARANTINE",		K_STR,   "gmail-ops/quarantine" },
 	{ "MARK_AS_READ",		K_BOOL,  "false" },
 	{ "DRY_RUN",			K_BOOL,  "false" },
+	{ "REQUIRE_SENDER_AUTH",	K_BOOL,  "true" },
 	{ "BASE_DIR",			K_PATH,  "." },
 	{ "CREDENTIALS_DIR",		K_PATH,  "var/credentials/gmail" },
 	{ "STORAGE_INCOMING_DIR",	K_PATH,  "var/incoming" },
@@ -41,9 +43,14 @@ static const struct key_def keys[] = {
 	{ "QUOTA_LIMIT",		K_INT,   "0" },
 	{ "HTTP_TIMEOUT",		K_INT,   "60" },
 	{ "HTTP_MAX_TRIES",		K_INT,   "6" },
-	{ "GMAIL_USER",			K_STR,   "" },
-	{ "GOOGLE_APPLICATION_CREDENTIALS", K_PATH, "" },
-	{ "GOOGLE_SERVICE_ACCOUNT_EMAIL", K_STR, "" },
+	{ "GMAIL_USER",			K_STR,   "", 1 },
+	{ "GOOGLE_APPLICATION_CREDENTIALS", K_PATH, "", 1 },
+	{ "GOOGLE_SERVICE_ACCOUNT_EMAIL", K_STR, "", 1 },
+	{ "SEND_MODE",			K_STR,   "draft", 1 },
+	{ "ENABLE_TRACKING",		K_BOOL,  "false", 1 },
+	{ "PIXEL_TRACKER_BASE_URL",	K_STR,   "", 1 },
+	{ "PIXEL_COLLECTION",		K_STR,   "email_opens", 1 },
+	{ "DRAFT_COLLECTION",		K_STR,   "email_drafts", 1 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -340,9 +347,15 @@ ops_config_load(const char *path)
 		load_file(c, path);
 	}
 	for (i = 0; i < NKEYS; i++) {
+		/* The seed's own variables (GMAIL_USER, ...) count as the
+		 * environment too; the prefixed name wins when both are set. */
 		snprintf(name, sizeof(name), "%s%s", OPS_ENV_PREFIX,
 		    keys[i].name);
 		env = getenv(name);
+		if (env == NULL && keys[i].seed_env) {
+			snprintf(name, sizeof(name), "%s", keys[i].name);
+			env = getenv(name);
+		}
 		if (env == NULL)
 			continue;
 		why = set_value(c, (int)i, env, OPS_ORIGIN_ENV);

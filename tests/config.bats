@@ -142,3 +142,14 @@ CONF
 	[ "$QUERY" = "it's \$(touch pwned) here" ]
 	[ ! -e pwned ]
 }
+
+@test "the seed's plain variables work; the prefixed name wins" {
+	GMAIL_USER=alice@example.com SEND_MODE=send run show
+	assert_line "GMAIL_USER='alice@example.com' # env"
+	assert_line "SEND_MODE='send' # env"
+	GMAIL_USER=alice@example.com OPS_GMAIL_COLLECT_GMAIL_USER=bob@example.com run show
+	assert_line "GMAIL_USER='bob@example.com' # env"
+	# collection keys have no plain alias
+	QUERY=nope run show
+	assert_line "QUERY='is:unread has:attachment' # default"
+}
