@@ -10,7 +10,7 @@ MANDIR	 = $(PREFIX)/share/man
 SYSCONFDIR = $(PREFIX)/etc/gmail-ops
 
 CC	?= cc
-PKGS	 = libcurl yajl openssl gmime-3.0 lmdb
+PKGS	 = libcurl yajl openssl gmime-3.0 lmdb libmicrohttpd
 # Lazy (=): evaluated after `deps` has had its chance to install them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -80,7 +80,8 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory lint
-	GMAIL_OPS_BIN=$(CURDIR)/$(OUT) GMAIL_OPS_UNITS=$(CURDIR)/$(OBJ)/unit \
+	BATS_TEST_TIMEOUT=600 GMAIL_OPS_BIN=$(CURDIR)/$(OUT) \
+	    GMAIL_OPS_UNITS=$(CURDIR)/$(OBJ)/unit \
 	    bats --print-output-on-failure tests/
 
 test: check
@@ -88,7 +89,7 @@ test: check
 lint:
 	mandoc -Tlint -W warning $(MAN)
 	@if [ -n "$(SCRIPTS)" ]; then shellcheck -S warning $(SCRIPTS:%=scripts/%); fi
-	shellcheck -S warning scripts/install-deps scripts/demo bench/collect-quota.sh
+	shellcheck -S warning scripts/install-deps scripts/demo bench/collect-quota.sh bench/mail-track.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -98,6 +99,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	sh bench/collect-quota.sh
+	sh bench/mail-track.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -109,7 +111,8 @@ install: all
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	install -m 0644 etc/gmail-ops.conf $(DESTDIR)$(SYSCONFDIR)/gmail-ops.conf.example
 	install -m 0644 etc/crontab.example etc/gmail-ops-collect.service \
-	    etc/gmail-ops-collect.timer $(DESTDIR)$(SYSCONFDIR)
+	    etc/gmail-ops-collect.timer etc/mail-track.service \
+	    $(DESTDIR)$(SYSCONFDIR)
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(SCRIPTS:%=$(DESTDIR)$(BINDIR)/%)

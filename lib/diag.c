@@ -1,14 +1,27 @@
 /* diag.c: the suite's one diagnostic format ("prog: what: why") and exits. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gmailops.h"
 
 const char *ops_progname = "gmail-ops";
 void (*ops_diag_hook)(const char *msg);
+void (*ops_pipe_hook)(void);
+
+void
+ops_reader_gone(void)
+{
+	if (ops_pipe_hook != NULL)
+		ops_pipe_hook();
+	signal(SIGPIPE, SIG_DFL);
+	raise(SIGPIPE);
+	_exit(128 + SIGPIPE);
+}
 
 void
 ops_setprogname(const char *argv0)
@@ -72,6 +85,11 @@ void
 ops_die(int code, const char *fmt, ...)
 {
 	va_list ap;
+
+	/* A write error that is EPIPE: the reader is gone, not a fault of
+	 * ours; the tool dies of SIGPIPE as Unix tools do. */
+	if (code == OPS_EX_IOERR && errno == EPIPE && ops_pipe_hook != NULL)
+		ops_reader_gone();
 
 	va_start(ap, fmt);
 	ops_vwarnx(fmt, ap);

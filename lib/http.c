@@ -17,7 +17,7 @@
 #define MAX_WAIT	64.0	/* longest server-asked wait we sit out */
 
 struct ops_http {
-	CURL		*curl;
+	CURL		*curl;		/* ops_http_do's handle (and auth's) */
 	struct ops_auth	*auth;
 	struct ops_quota *quota;
 	enum ops_quota_regime regime;
@@ -25,10 +25,26 @@ struct ops_http {
 	int		 max_tries;
 	double		 backoff_base;
 	int		 debug;
+	unsigned long	 token_gen;	/* bumped by every forced refresh */
+};
+
+/* One request through its tries: the retry engine ops_http_do and
+ * multi.c share. Everything a transfer writes into lives here, so
+ * several calls can be in flight on one ops_http. */
+struct ops_http_call {
+	struct ops_http_req req;	/* strings owned, but token */
+	struct ops_http_resp resp;
+	char		 qmethod[96];	/* "messages.get", or "" */
+	int		 units;
+	int		 tries;
+	int		 refreshed;	/* 0, 1: a 401 asks for one, 2: done */
+	unsigned long	 token_gen;	/* of the token this try sent */
+	int		 failed;	/* refused before any try */
+	char		 path[256];	/* the URL's path, for messages */
 	char		 errbuf[CURL_ERROR_SIZE];
-	double		 retry_after;	/* from the last answer's header */
-	struct ops_buf	*sink;
+	double		 retry_after;	/* from the answer's header, or -1 */
 	int		 overflow;
+	struct curl_slist *hdrs;	/* holds the token: freed after a try */
 };
 
 const char *
@@ -251,10 +267,10 @@ ops_google_error(const char *body, size_t len, char *out, size_t outlen,
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
-	struct ops_http *h = arg;
+	struct ops_http_call *call = arg;
 
-	if (ops_buf_add(h->sink, p, size * n) != 0) {
-		h->overflow = 1;
+	if (ops_buf_add(&call->resp.body, p, size * n) != 0) {
+		call->overflow = 1;
 		return 0;
 	}
 	return size * n;
@@ -263,7 +279,7 @@ on_body(char *p, size_t size, size_t n, void *arg)
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
-	struct ops_http *h = arg;
+	struct ops_http_call *call = arg;
 	size_t len = size * n;
 	char line[256];
 	double at;
@@ -273,12 +289,12 @@ on_header(char *p, size_t size, size_t n, void *arg)
 		line[len - 12] = '\0';
 		line[strcspn(line, "\r\n")] = '\0';
 		if (strspn(line, " 0123456789") == strlen(line)) {
-			h->retry_after = atof(line);
+			call->retry_after = atof(line);
 		} else {
 			time_t t = curl_getdate(line, NULL);
 			at = (double)t;
 			if (t != -1)
-				h->retry_after = fmax(0.0, at - ops_now());
+				call->retry_after = fmax(0.0, at - ops_now());
 		}
 	}
 	return len;
@@ -332,30 +348,32 @@ url_path(const char *url, char *out, size_t outlen)
 	    p != NULL ? p : "/");
 }
 
-static int
-setup(struct ops_http *h, const struct ops_http_req *req,
-    struct ops_http_resp *resp, struct curl_slist **hdrs, const char *token)
+/* Sets the easy handle up for one try of call, sending token. */
+static void
+setup(struct ops_http *h, struct ops_http_call *call, CURL *c,
+    const char *token)
 {
+	const struct ops_http_req *req = &call->req;
 	const char *ca = getenv("CURL_CA_BUNDLE");
-	char *auth;
-	CURL *c = h->curl;
+	char *line;
 
 	curl_easy_reset(c);
-	*hdrs = NULL;
+	curl_slist_free_all(call->hdrs);
+	call->hdrs = NULL;
 	if (token != NULL) {
-		auth = ops_xasprintf("Authorization: Bearer %s", token);
-		*hdrs = curl_slist_append(*hdrs, auth);
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
+		line = ops_xasprintf("Authorization: Bearer %s", token);
+		call->hdrs = curl_slist_append(call->hdrs, line);
+		explicit_bzero(line, strlen(line));
+		free(line);
 	}
 	if (req->content_type != NULL) {
-		auth = ops_xasprintf("Content-Type: %s", req->content_type);
-		*hdrs = curl_slist_append(*hdrs, auth);
-		free(auth);
+		line = ops_xasprintf("Content-Type: %s", req->content_type);
+		call->hdrs = curl_slist_append(call->hdrs, line);
+		free(line);
 	}
 	if (req->extra_header != NULL)
-		*hdrs = curl_slist_append(*hdrs, req->extra_header);
-	*hdrs = curl_slist_append(*hdrs, "Expect:");
+		call->hdrs = curl_slist_append(call->hdrs, req->extra_header);
+	call->hdrs = curl_slist_append(call->hdrs, "Expect:");
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -372,12 +390,12 @@ setup(struct ops_http *h, const struct ops_http_req *req,
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->timeout);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "gmail-ops/" OPS_VERSION);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, call->errbuf);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, call->hdrs);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, call);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, call);
 	if (strcmp(req->method, "GET") != 0 || req->body != NULL) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body != NULL ?
@@ -385,13 +403,11 @@ setup(struct ops_http *h, const struct ops_http_req *req,
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)(req->body != NULL ? req->body_len : 0));
 	}
-	h->errbuf[0] = '\0';
-	h->retry_after = -1;
-	h->overflow = 0;
-	ops_buf_free(&resp->body);
-	ops_buf_init(&resp->body, req->max_response);
-	h->sink = &resp->body;
-	return 0;
+	call->errbuf[0] = '\0';
+	call->retry_after = -1;
+	call->overflow = 0;
+	ops_buf_free(&call->resp.body);
+	ops_buf_init(&call->resp.body, req->max_response);
 }
 
 /* Refuses a request that would leave the machine without TLS. */
@@ -419,111 +435,218 @@ check_transport(const struct ops_http_req *req, struct ops_http_resp *resp)
 	return 0;
 }
 
-/* Waits for the quota bucket to let a call of these units go. */
-static void
-quota_wait(struct ops_http *h, int units)
+static char *
+dup_or_null(const char *s)
 {
-	double wait;
+	return s != NULL ? ops_xstrdup(s) : NULL;
+}
 
-	while ((wait = ops_quota_reserve(h->quota, units,
-	    ops_monotonic())) > 0)
-		ops_sleep(wait);
+struct ops_http_call *
+ops_http_call_new(struct ops_http *h, const struct ops_http_req *req)
+{
+	struct ops_http_call *call = ops_xmalloc(sizeof(*call));
+	const char *qm;
+	char *body = NULL;
+
+	memset(call, 0, sizeof(*call));
+	call->req = *req;
+	call->req.method = ops_xstrdup(req->method);
+	call->req.url = ops_xstrdup(req->url);
+	call->req.content_type = dup_or_null(req->content_type);
+	call->req.extra_header = dup_or_null(req->extra_header);
+	call->req.quota_method = NULL;
+	if (req->body != NULL) {
+		body = ops_xmalloc(req->body_len + 1);
+		memcpy(body, req->body, req->body_len);
+		body[req->body_len] = '\0';
+	}
+	call->req.body = body;
+	ops_buf_init(&call->resp.body, req->max_response);
+	call->retry_after = -1;
+	url_path(req->url, call->path, sizeof(call->path));
+	if (check_transport(req, &call->resp) != 0)
+		call->failed = 1;
+	/* ops_quota_method's answer is static: keep a copy. */
+	qm = req->quota_method != NULL ? req->quota_method :
+	    ops_quota_method(req->method, call->path);
+	snprintf(call->qmethod, sizeof(call->qmethod), "%s",
+	    qm != NULL ? qm : "");
+	call->units = ops_quota_units(h->regime, qm);
+	return call;
+}
+
+void
+ops_http_call_free(struct ops_http_call *call)
+{
+	if (call == NULL)
+		return;
+	curl_slist_free_all(call->hdrs);
+	free((char *)call->req.method);
+	free((char *)call->req.url);
+	free((char *)call->req.content_type);
+	free((char *)call->req.extra_header);
+	/* A token request's form holds the refresh token and secret. */
+	if (call->req.body != NULL)
+		explicit_bzero((char *)call->req.body, call->req.body_len);
+	free((char *)call->req.body);
+	ops_buf_free(&call->resp.body);
+	free(call);
+}
+
+void
+ops_http_call_take(struct ops_http_call *call, struct ops_http_resp *out)
+{
+	*out = call->resp;
+	memset(&call->resp, 0, sizeof(call->resp));
+}
+
+double
+ops_http_call_prepare(struct ops_http *h, struct ops_http_call *call,
+    void *easy)
+{
+	struct ops_http_resp *resp = &call->resp;
+	const char *token = NULL;
+	double wait;
+	int code, force;
+
+	if (call->failed)
+		return -1;
+	if (call->req.token != NULL) {
+		token = call->req.token;
+	} else if (call->req.bearer) {
+		/* After a 401, one fresh token: unless another call has
+		 * already refreshed since this one's token was taken. */
+		force = call->refreshed == 1 && call->token_gen == h->token_gen;
+		token = ops_auth_token(h->auth, force, &code, resp->errmsg,
+		    sizeof(resp->errmsg));
+		if (token == NULL) {
+			resp->exit_code = code;
+			call->failed = 1;
+			return -1;
+		}
+		if (force)
+			h->token_gen++;
+		if (call->refreshed == 1)
+			call->refreshed = 2;
+		call->token_gen = h->token_gen;
+	}
+	if (call->qmethod[0] != '\0') {
+		wait = ops_quota_reserve(h->quota, call->units, ops_monotonic());
+		if (wait > 0)
+			return wait;
+	}
+	call->tries++;
+	setup(h, call, easy, token);
+	return 0;
+}
+
+enum ops_http_verdict
+ops_http_call_judge(struct ops_http *h, struct ops_http_call *call,
+    void *easy, int curlcode, double *wait)
+{
+	struct ops_http_resp *resp = &call->resp;
+	const struct ops_http_req *req = &call->req;
+	const char *path = call->path;
+	CURLcode cc = (CURLcode)curlcode;
+	char gerr[400];
+	double retry_at;
+	int code, retryable;
+
+	*wait = 0;
+	curl_slist_free_all(call->hdrs);	/* holds the token: drop now */
+	call->hdrs = NULL;
+	resp->status = 0;
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (call->qmethod[0] != '\0' && call->units > 0)
+		ops_quota_count(h->quota, call->qmethod, call->units);
+	if (h->debug)
+		ops_warnx("http: %s %s: %ld (try %d)", req->method, path,
+		    resp->status, call->tries);
+	if (cc != CURLE_OK) {
+		if (call->overflow) {
+			fail(resp, OPS_EX_DATAERR, "%s %s: answer larger than "
+			    "%zu bytes", req->method, path, resp->body.cap);
+			return OPS_HTTP_FAILED;
+		}
+		snprintf(gerr, sizeof(gerr), "%s", *call->errbuf != '\0' ?
+		    call->errbuf : curl_easy_strerror(cc));
+		if (cc == CURLE_PEER_FAILED_VERIFICATION ||
+		    cc == CURLE_SSL_CACERT_BADFILE ||
+		    cc == CURLE_SSL_CONNECT_ERROR ||
+		    cc == CURLE_URL_MALFORMAT ||
+		    cc == CURLE_UNSUPPORTED_PROTOCOL ||
+		    req->once_only || call->tries >= h->max_tries) {
+			fail(resp, OPS_EX_UNAVAILABLE, "%s %s: %s%s",
+			    req->method, path, gerr, call->tries > 1 ?
+			    " (gave up after retries)" : "");
+			return OPS_HTTP_FAILED;
+		}
+		*wait = ops_backoff(call->tries, h->backoff_base, BACKOFF_CAP);
+		return OPS_HTTP_RETRY;
+	}
+	if (resp->status >= 200 && resp->status < 300)
+		return OPS_HTTP_OK;
+	ops_google_error(resp->body.data, resp->body.len, gerr, sizeof(gerr),
+	    resp->reason, sizeof(resp->reason), &retry_at);
+	if (resp->status == 401 && req->bearer && call->refreshed == 0) {
+		call->refreshed = 1;		/* one fresh token, once */
+		call->tries--;
+		return OPS_HTTP_RETRY;
+	}
+	retryable = is_retryable(resp->status, resp->reason);
+	/* A 5xx after a send may mean it went: once_only requests retry
+	 * only answers that say nothing was done (429, 403 rate limits). */
+	if (req->once_only && resp->status >= 500)
+		retryable = 0;
+	if (!retryable || call->tries >= h->max_tries) {
+		/* A rate-limit 403 that outlasted the retries is the
+		 * service's state, not a permission. */
+		code = retryable ? OPS_EX_UNAVAILABLE : resp->status == 401 ||
+		    resp->status == 403 ? OPS_EX_NOPERM : OPS_EX_DATAERR;
+		fail(resp, code, "%s %s: %ld %s%s", req->method, path,
+		    resp->status, gerr, call->tries > 1 ?
+		    " (gave up after retries)" : "");
+		return OPS_HTTP_FAILED;
+	}
+	if (call->retry_after >= 0)
+		*wait = call->retry_after;
+	else if (retry_at > 0)
+		*wait = fmax(retry_at - ops_now(), 0.0) + 0.05;
+	else
+		*wait = ops_backoff(call->tries, h->backoff_base, BACKOFF_CAP);
+	if (*wait > MAX_WAIT) {
+		fail(resp, OPS_EX_UNAVAILABLE, "%s %s: %ld %s (asked to wait "
+		    "%.0f s)", req->method, path, resp->status, gerr, *wait);
+		return OPS_HTTP_FAILED;
+	}
+	return OPS_HTTP_RETRY;
 }
 
 int
 ops_http_do(struct ops_http *h, const struct ops_http_req *req,
     struct ops_http_resp *resp)
 {
-	struct curl_slist *hdrs = NULL;
-	const char *qmethod, *token = NULL;
-	char path[256], gerr[400];
-	int tries = 0, refreshed = 0, units, code;
-	double retry_at, wait;
+	struct ops_http_call *call = ops_http_call_new(h, req);
+	enum ops_http_verdict v = OPS_HTTP_FAILED;
+	double wait;
 	CURLcode cc;
 
-	memset(resp, 0, sizeof(*resp));
-	ops_buf_init(&resp->body, req->max_response);
-	url_path(req->url, path, sizeof(path));
-	if (check_transport(req, resp) != 0)
-		return -1;
-	qmethod = req->quota_method != NULL ? req->quota_method :
-	    ops_quota_method(req->method, path);
-	units = ops_quota_units(h->regime, qmethod);
 	for (;;) {
-		if (req->token != NULL) {
-			token = req->token;
-		} else if (req->bearer) {
-			token = ops_auth_token(h->auth, refreshed == 1, &code,
-			    resp->errmsg, sizeof(resp->errmsg));
-			if (token == NULL) {
-				resp->exit_code = code;
-				return -1;
-			}
-			if (refreshed == 1)
-				refreshed = 2;
+		wait = ops_http_call_prepare(h, call, h->curl);
+		if (wait < 0)
+			break;
+		if (wait > 0) {
+			ops_sleep(wait);
+			continue;
 		}
-		tries++;
-		quota_wait(h, units);
-		setup(h, req, resp, &hdrs, token);
 		cc = curl_easy_perform(h->curl);
-		curl_slist_free_all(hdrs);	/* holds the token: drop now */
-		hdrs = NULL;
-		resp->status = 0;
-		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-		if (qmethod != NULL && units > 0)
-			ops_quota_count(h->quota, qmethod, units);
-		if (h->debug)
-			ops_warnx("http: %s %s: %ld (try %d)", req->method, path,
-			    resp->status, tries);
-		if (cc != CURLE_OK) {
-			if (h->overflow)
-				return fail(resp, OPS_EX_DATAERR, "%s %s: answer "
-				    "larger than %zu bytes", req->method, path,
-				    resp->body.cap);
-			snprintf(gerr, sizeof(gerr), "%s", *h->errbuf != '\0' ?
-			    h->errbuf : curl_easy_strerror(cc));
-			if (cc == CURLE_PEER_FAILED_VERIFICATION ||
-			    cc == CURLE_SSL_CACERT_BADFILE ||
-			    cc == CURLE_SSL_CONNECT_ERROR ||
-			    cc == CURLE_URL_MALFORMAT ||
-			    cc == CURLE_UNSUPPORTED_PROTOCOL ||
-			    req->once_only || tries >= h->max_tries)
-				return fail(resp, OPS_EX_UNAVAILABLE,
-				    "%s %s: %s%s", req->method, path, gerr,
-				    tries > 1 ? " (gave up after retries)" : "");
-			ops_sleep(ops_backoff(tries, h->backoff_base,
-			    BACKOFF_CAP));
-			continue;
-		}
-		if (resp->status >= 200 && resp->status < 300)
-			return 0;
-		ops_google_error(resp->body.data, resp->body.len, gerr,
-		    sizeof(gerr), resp->reason, sizeof(resp->reason),
-		    &retry_at);
-		if (resp->status == 401 && req->bearer && refreshed == 0) {
-			refreshed = 1;		/* one fresh token, once */
-			tries--;
-			continue;
-		}
-		if (!is_retryable(resp->status, resp->reason) ||
-		    tries >= h->max_tries) {
-			code = resp->status == 401 || resp->status == 403 ?
-			    OPS_EX_NOPERM : is_retryable(resp->status,
-			    resp->reason) ? OPS_EX_UNAVAILABLE : OPS_EX_DATAERR;
-			return fail(resp, code, "%s %s: %ld %s%s", req->method,
-			    path, resp->status, gerr, tries > 1 ?
-			    " (gave up after retries)" : "");
-		}
-		if (h->retry_after >= 0)
-			wait = h->retry_after;
-		else if (retry_at > 0)
-			wait = fmax(retry_at - ops_now(), 0.0) + 0.05;
-		else
-			wait = ops_backoff(tries, h->backoff_base, BACKOFF_CAP);
-		if (wait > MAX_WAIT)
-			return fail(resp, OPS_EX_UNAVAILABLE, "%s %s: %ld %s "
-			    "(asked to wait %.0f s)", req->method, path,
-			    resp->status, gerr, wait);
-		ops_sleep(wait);
+		v = ops_http_call_judge(h, call, h->curl, (int)cc, &wait);
+		if (v != OPS_HTTP_RETRY)
+			break;
+		if (wait > 0)
+			ops_sleep(wait);
 	}
+	ops_http_call_take(call, resp);
+	ops_http_call_free(call);
+	return v == OPS_HTTP_OK ? 0 : -1;
 }

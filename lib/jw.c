@@ -1,4 +1,5 @@
 /* jw.c: a JSON writer over yajl_gen: one compact object per line. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,6 +222,8 @@ ops_jw_emit(struct ops_jw *w, FILE *fp)
 		rc = -1;
 	} else if (fwrite(text, 1, len, fp) != len || putc('\n', fp) == EOF ||
 	    fflush(fp) != 0) {
+		if (errno == EPIPE)
+			ops_reader_gone();
 		rc = -1;
 	}
 	ops_jw_reset(w);

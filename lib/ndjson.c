@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gmailops.h"
 
@@ -37,6 +38,35 @@ ops_ndjson_open(FILE *fp, const char *name, size_t maxline)
 	return r;
 }
 
+/* Fills the chunk with what is there now, never waiting for a full
+ * chunk: a record must reach the next stage as soon as it is written.
+ * A stream with a descriptor is read directly; another (a cookie
+ * stream) a line at a time through stdio. */
+static int
+chunk_read(struct ops_ndjson *r)
+{
+	int fd = fileno(r->fp), c;
+	ssize_t n;
+
+	if (fd >= 0) {
+		do
+			n = read(fd, r->chunk, sizeof(r->chunk));
+		while (n < 0 && errno == EINTR);
+		r->fill = n > 0 ? (size_t)n : 0;
+		return n < 0 ? -1 : 0;
+	}
+	r->fill = 0;
+	while (r->fill < sizeof(r->chunk)) {
+		c = getc(r->fp);
+		if (c == EOF)
+			return ferror(r->fp) ? -1 : 0;
+		r->chunk[r->fill++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	return 0;
+}
+
 /* Reads one line into r->line without its "\n". 1: line; 0: end; -1:
  * read error. *toolong is set when the line passed the cap (its rest is
  * discarded). */
@@ -54,11 +84,10 @@ read_line(struct ops_ndjson *r, int *toolong)
 		if (r->pos == r->fill) {
 			if (r->eof)
 				return any ? 1 : 0;
-			r->fill = fread(r->chunk, 1, sizeof(r->chunk), r->fp);
+			if (chunk_read(r) < 0)
+				return -1;
 			r->pos = 0;
 			if (r->fill == 0) {
-				if (ferror(r->fp))
-					return -1;
 				r->eof = 1;
 				continue;
 			}

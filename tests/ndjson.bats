@@ -65,3 +65,11 @@ IN
 	assert_failure 74
 	assert_output --partial "write error"
 }
+
+@test "records stream: each reaches the next stage before the writer closes" {
+	# the reader prints record 1 while the writer still holds the pipe open
+	run bash -c "(printf '{\"n\":1}\n'; sleep 2; printf '{\"n\":2}\n') | \
+	    (timeout 1 '$UNITS/ndjson-echo'; true)"
+	assert_line '{"n":1}'
+	refute_line '{"n":2}'
+}

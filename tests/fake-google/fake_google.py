@@ -232,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
             self.server.log.write(req, 0, endpoint, "reset")
             self._reset()
             return
-        if kind == "error":
+        if kind == "error" and not rule.get("after"):
             resp = fault_response(rule, endpoint)
             note = "random" if rule.get("random") else "error"
         else:
@@ -241,7 +241,14 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(delay)  # Gmail calls sleep inside, holding a concurrency slot
             resp = self._safe(handler, state, req)
             note = kind
-        self.server.log.write(req, 0 if kind == "reset" else resp.status, endpoint, note)
+            if kind == "error":  # "after": the request ran, the answer is an error
+                resp = fault_response(rule, endpoint)
+        self.server.log.write(req, 0 if kind in ("reset", "hang") else resp.status, endpoint,
+                              note)
+        if kind == "hang":  # the request ran; no answer until the client gives up
+            time.sleep(rule["seconds"])
+            self._reset()
+            return
         if kind == "reset":
             self._reset()
             return

@@ -270,8 +270,9 @@ class State:
             rule = dict(rule)
             rule["_rx"] = re.compile(rule["match"])
             rule.setdefault("kind", "error")
-            if rule["kind"] not in ("error", "reset", "truncate"):
-                raise ValueError("kind must be error, reset or truncate")
+            if rule["kind"] not in ("error", "reset", "truncate", "hang"):
+                raise ValueError("kind must be error, reset, truncate or hang")
+            rule["seconds"] = float(rule.get("seconds", 10))
             rule["status"] = int(rule.get("status", 503))
             times = rule.get("times", 1)
             rule["remaining"] = -1 if times is None or int(times) < 0 else int(times)

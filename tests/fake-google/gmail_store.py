@@ -348,7 +348,7 @@ def _rethread(mailbox, msgs):
 
 
 # ---------------------------------------------------------------- search (q=)
-_TOKEN = re.compile(r'\s*(\(|\)|-?[A-Za-z_]+:"[^"]*"|-?[A-Za-z_]+:\(|"[^"]*"|-|[^\s()"]+)')
+_TOKEN = re.compile(r'\s*(\(|\)|-?[A-Za-z_][A-Za-z0-9_]*:"[^"]*"|-?[A-Za-z_][A-Za-z0-9_]*:\(|"[^"]*"|-|[^\s()"]+)')
 KNOWN_OPS = {"from", "to", "cc", "bcc", "subject", "label", "is", "in", "has", "after",
              "before", "older", "newer", "newer_than", "older_than", "rfc822msgid",
              "filename", "list", "deliveredto"}
@@ -412,7 +412,7 @@ class _Parser:
             self.pos -= 1
             self.toks[self.pos] = tok[1:]
             return ("not", self.unary())
-        if re.match(r"^[A-Za-z_]+:", tok):
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*:", tok):
             op, value = tok.split(":", 1)
             op = op.lower()
             if op not in KNOWN_OPS:

@@ -241,6 +241,10 @@ SENT2=$(printf 'To: carol@corp.test\r\nSubject: Media\r\n\r\nBody\r\n' | gm -H '
 check "send media" "$(jq -c .labelIds <<<"$SENT2")" '["SENT"]'
 check "send needs recipient" "$(gm -H 'Content-Type: application/json' "$G/messages/send" -d "{\"raw\":\"$(printf 'Subject: x\r\n\r\nx' | b64u)\"}" | jq -r .error.message)" "Recipient address required"
 check "sent inspectable" "$(ctl GET state | jq -r '.sent[1].raw' | b64u_dec | grep -c '^Subject: Media')" 1
+RAW3=$(printf 'From: user@example.com\r\nTo: bob@corp.test\r\nSubject: Mid\r\nMessage-ID: <Ab.9@x.test>\r\n\r\nx\r\n' | b64u)
+SENT3=$(gm -H 'Content-Type: application/json' "$G/messages/send" -d "{\"raw\":\"$RAW3\"}")
+check "q rfc822msgid" "$(gm -G "$G/messages" --data-urlencode 'q=rfc822msgid:ab.9@x.test' | jq -r '[.messages[].id]|join(",")')" "$(jq -r .id <<<"$SENT3")"
+check "q rfc822msgid <>" "$(gm -G "$G/messages" --data-urlencode 'q=rfc822msgid:<AB.9@x.test>' | jq -r '.messages | length')" 1
 INS=$(ctl POST messages "$(jq -nc --arg raw "$(printf 'From: z@z.test\r\nSubject: Injected\r\n\r\nx' | b64u)" '{raw:$raw,labelIds:["INBOX"]}')")
 check "control insert" "$(gm "$G/messages/$(jq -r .id <<<"$INS")?format=metadata" | jq -r '.payload.headers[] | select(.name=="Subject") | .value')" Injected
 
@@ -315,6 +319,15 @@ ctl POST faults '{"rules":[{"match":"messages\\.modify","kind":"reset","after":t
 curl -s -o /dev/null -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' "$G/messages/$HELLO/modify" -d '{"addLabelIds":["TRASH"]}'; rc=$?
 check_match "reset after: no answer" "$rc" "^(52|56)$"
 check "reset after: change applied" "$(ctl GET "messages/$HELLO" | jq -r '.labelIds | index("TRASH") != null')" true
+NSENT=$(ctl GET sent | jq '.sent | length')
+ctl POST faults '{"rules":[{"match":"messages/send","kind":"hang","seconds":2}]}' >/dev/null
+curl -s -o /dev/null -m 1 -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' "$G/messages/send" -d "{\"raw\":\"$RAW\"}"; rc=$?
+check "hang: the client times out" "$rc" 28
+check "hang: the send was stored" "$(ctl GET sent | jq '.sent | length')" $((NSENT + 1))
+ctl POST faults '{"rules":[{"match":"messages/send","kind":"error","status":500,"after":true}]}' >/dev/null
+check "error after: 500" "$(status -H "Authorization: Bearer $AT" -H 'Content-Type: application/json' "$G/messages/send" -d "{\"raw\":\"$RAW\"}")" 500
+check "error after: the send was stored" "$(ctl GET sent | jq '.sent | length')" $((NSENT + 2))
+ctl DELETE faults >/dev/null
 check "tokeninfo" "$(curl -s "$B/oauth2/v3/tokeninfo?access_token=$AT" | jq -r .email)" user@example.com
 
 # ------------------------------------------------------------------ token expiry

@@ -1,0 +1,427 @@
+/* mime_src.c: where raw messages come from when not from Gmail: one
+ * RFC 822 message, an mbox (mboxrd: ">From " unescaped), a Maildir; and
+ * telling them and NDJSON apart by their first bytes. */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "gmailops.h"
+
+#define PEEK_MAX	4096	/* blank bytes before deciding */
+#define SRC_CHUNK	65536
+#define FROM_LOOKAHEAD	256	/* ">>>From " fits */
+
+/* --- peeking ---------------------------------------------------------- */
+
+struct peek {
+	FILE		*fp;
+	unsigned char	 head[PEEK_MAX + 8];
+	size_t		 pos, len;
+	int		 regular;	/* a file: reads never wait */
+};
+
+static ssize_t
+peek_read(void *cookie, char *buf, size_t size)
+{
+	struct peek *p = cookie;
+	size_t n;
+
+	if (p->pos < p->len) {
+		n = p->len - p->pos < size ? p->len - p->pos : size;
+		memcpy(buf, p->head + p->pos, n);
+		p->pos += n;
+		return (ssize_t)n;
+	}
+	if (p->regular) {
+		n = fread(buf, 1, size, p->fp);
+		return n == 0 && ferror(p->fp) ? -1 : (ssize_t)n;
+	}
+	/* A pipe: a line at a time, never waiting for a full buffer. */
+	for (n = 0; n < size; ) {
+		int c = getc(p->fp);
+		if (c == EOF)
+			break;
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	return n == 0 && ferror(p->fp) ? -1 : (ssize_t)n;
+}
+
+static int
+peek_close(void *cookie)
+{
+	free(cookie);
+	return 0;
+}
+
+FILE *
+ops_mime_peek(FILE *fp, enum ops_mime_kind *kind)
+{
+	static const cookie_io_functions_t io = {
+		.read = peek_read, .close = peek_close
+	};
+	struct peek *p = ops_xmalloc(sizeof(*p));
+	struct stat st;
+	FILE *out;
+	int c;
+
+	p->fp = fp;
+	p->pos = p->len = 0;
+	p->regular = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode);
+	*kind = OPS_MIME_RFC822;
+	/* One byte at a time: a pipe's first record may be all there is
+	 * for a while, and must not wait for a full buffer. */
+	while (p->len < PEEK_MAX) {
+		c = getc(fp);
+		if (c == EOF)
+			break;
+		p->head[p->len++] = (unsigned char)c;
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '{')
+			*kind = OPS_MIME_NDJSON;
+		else if (c == 'F' && p->len == 1) {
+			while (p->len < 5) {
+				c = getc(fp);
+				if (c == EOF)
+					break;
+				p->head[p->len++] = (unsigned char)c;
+			}
+			if (p->len == 5 && memcmp(p->head, "From ", 5) == 0)
+				*kind = OPS_MIME_MBOX;
+		}
+		break;
+	}
+	if (ferror(fp)) {
+		free(p);
+		return NULL;
+	}
+	out = fopencookie(p, "r", io);
+	if (out == NULL)
+		free(p);
+	return out;
+}
+
+/* --- raw messages from a stream ----------------------------------------- */
+
+struct ops_mime_src {
+	FILE		*fp;
+	enum ops_mime_kind kind;
+	size_t		 max;
+	unsigned char	*buf;
+	size_t		 pos, fill;
+	int		 eof;
+	int		 bol;		/* at the beginning of a line */
+	int		 prev_blank;	/* the line before was empty */
+	int		 started;	/* mbox: past the first From line */
+	int		 done;
+	unsigned long	 n;
+	/* the message being read */
+	struct ops_buf	 msg;
+	uint64_t	 size;
+	int		 over;
+	EVP_MD_CTX	*sha;
+};
+
+struct ops_mime_src *
+ops_mime_src_open(FILE *fp, enum ops_mime_kind kind, size_t max)
+{
+	struct ops_mime_src *s = ops_xmalloc(sizeof(*s));
+
+	memset(s, 0, sizeof(*s));
+	s->fp = fp;
+	s->kind = kind;
+	s->max = max;
+	s->buf = ops_xmalloc(SRC_CHUNK);
+	s->bol = 1;
+	s->prev_blank = 1;
+	s->started = kind != OPS_MIME_MBOX;
+	ops_buf_init(&s->msg, max);
+	s->sha = EVP_MD_CTX_new();
+	if (s->sha == NULL)
+		ops_die(OPS_EX_SOFTWARE, "out of memory");
+	return s;
+}
+
+void
+ops_mime_src_close(struct ops_mime_src *s)
+{
+	if (s == NULL)
+		return;
+	EVP_MD_CTX_free(s->sha);
+	ops_buf_free(&s->msg);
+	free(s->buf);
+	free(s);
+}
+
+/* Keeps at least want bytes (or all that is left) after pos. -1: error. */
+static int
+fill(struct ops_mime_src *s, size_t want)
+{
+	size_t n;
+
+	if (s->fill - s->pos >= want || s->eof)
+		return 0;
+	memmove(s->buf, s->buf + s->pos, s->fill - s->pos);
+	s->fill -= s->pos;
+	s->pos = 0;
+	while (s->fill < want && !s->eof) {
+		n = fread(s->buf + s->fill, 1, SRC_CHUNK - s->fill, s->fp);
+		if (n == 0) {
+			if (ferror(s->fp))
+				return -1;
+			s->eof = 1;
+		}
+		s->fill += n;
+	}
+	return 0;
+}
+
+static void
+hex(const unsigned char *md, unsigned int n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+msg_begin(struct ops_mime_src *s)
+{
+	ops_buf_reset(&s->msg);
+	s->size = 0;
+	s->over = 0;
+	if (EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1)
+		ops_die(OPS_EX_SOFTWARE, "sha256: cannot initialise");
+}
+
+/* Past the bound the bytes are only counted and hashed. */
+static void
+msg_add(struct ops_mime_src *s, const void *p, size_t n)
+{
+	s->size += n;
+	if (!s->over && ops_buf_add(&s->msg, p, n) == 0)
+		return;
+	if (!s->over) {
+		s->over = 1;
+		EVP_DigestUpdate(s->sha, s->msg.data, s->msg.len);
+		ops_buf_free(&s->msg);
+		ops_buf_init(&s->msg, s->max);
+	}
+	EVP_DigestUpdate(s->sha, p, n);
+}
+
+static void
+msg_end(struct ops_mime_src *s, struct ops_mime_raw *r)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+
+	/* mbox: the blank line before the next From line is not the
+	 * message's (unless the message is too big to still hold it). */
+	if (s->kind == OPS_MIME_MBOX && !s->over) {
+		if (s->msg.len >= 2 && memcmp(s->msg.data + s->msg.len - 2,
+		    "\n\n", 2) == 0)
+			s->msg.len--;
+		else if (s->msg.len >= 4 && memcmp(s->msg.data + s->msg.len -
+		    4, "\r\n\r\n", 4) == 0)
+			s->msg.len -= 2;
+		s->size = s->msg.len;
+	}
+	if (!s->over && s->msg.len > 0)
+		EVP_DigestUpdate(s->sha, s->msg.data, s->msg.len);
+	EVP_DigestFinal_ex(s->sha, md, &mdlen);
+	hex(md, mdlen, r->sha256);
+	r->size = s->size;
+	r->len = s->over ? 0 : s->msg.len;
+	r->data = NULL;
+	if (!s->over) {
+		r->data = (unsigned char *)ops_buf_steal(&s->msg);
+		if (r->data == NULL)		/* an empty message */
+			r->data = ops_xmalloc(1);
+		ops_buf_init(&s->msg, s->max);
+	}
+	r->n = ++s->n;
+}
+
+/* Does a From_ line start at pos? (">From " lines are not.) */
+static int
+at_from_line(struct ops_mime_src *s)
+{
+	return s->fill - s->pos >= 5 && memcmp(s->buf + s->pos, "From ", 5) ==
+	    0;
+}
+
+/* mboxrd: one '>' less before ">*From ". 1 when one was dropped. */
+static int
+quoted_from(struct ops_mime_src *s)
+{
+	size_t i = s->pos;
+
+	while (i < s->fill && s->buf[i] == '>')
+		i++;
+	return i > s->pos && s->fill - i >= 5 &&
+	    memcmp(s->buf + i, "From ", 5) == 0;
+}
+
+/* Drops the rest of the line at pos, however long. -1: read error. */
+static int
+skip_line(struct ops_mime_src *s)
+{
+	unsigned char *nl;
+
+	for (;;) {
+		if (fill(s, 1) != 0)
+			return -1;
+		if (s->pos == s->fill)
+			return 0;
+		nl = memchr(s->buf + s->pos, '\n', s->fill - s->pos);
+		if (nl != NULL) {
+			s->pos = (size_t)(nl - s->buf) + 1;
+			return 0;
+		}
+		s->pos = s->fill;
+	}
+}
+
+int
+ops_mime_src_next(struct ops_mime_src *s, struct ops_mime_raw *r)
+{
+	unsigned char *nl;
+	size_t n, len;
+	int any = 0;
+
+	if (s->done)
+		return 0;
+	msg_begin(s);
+	for (;;) {
+		if (fill(s, s->bol && s->kind == OPS_MIME_MBOX ?
+		    FROM_LOOKAHEAD : 1) != 0)
+			return -1;
+		if (s->pos == s->fill)
+			break;
+		if (s->bol && s->kind == OPS_MIME_MBOX) {
+			if (at_from_line(s) && (s->prev_blank || !s->started)) {
+				/* Skip the From_ line, whatever its length. */
+				int first = !s->started;
+
+				s->started = 1;
+				if (!first && any) {
+					msg_end(s, r);
+					return 1;
+				}
+				if (skip_line(s) != 0)
+					return -1;
+				s->prev_blank = 0;
+				any = 1;
+				continue;
+			}
+			if (quoted_from(s))
+				s->pos++;
+		}
+		s->started = 1;		/* junk before a first From_ line */
+		any = 1;
+		len = s->fill - s->pos;
+		if (s->kind != OPS_MIME_MBOX) {	/* one message: no lines */
+			msg_add(s, s->buf + s->pos, len);
+			s->pos += len;
+			continue;
+		}
+		nl = memchr(s->buf + s->pos, '\n', len);
+		n = nl != NULL ? (size_t)(nl - (s->buf + s->pos)) + 1 : len;
+		if (s->bol)
+			s->prev_blank = (n == 1 && nl != NULL) ||
+			    (n == 2 && nl != NULL && s->buf[s->pos] == '\r');
+		else if (n > 1 || nl == NULL)
+			s->prev_blank = 0;
+		msg_add(s, s->buf + s->pos, n);
+		s->pos += n;
+		s->bol = nl != NULL;
+	}
+	s->done = 1;
+	/* An empty mbox has no message; an empty file is one, bad. */
+	if (!any && s->kind == OPS_MIME_MBOX)
+		return 0;
+	msg_end(s, r);
+	return 1;
+}
+
+/* --- Maildir ------------------------------------------------------------ */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends the regular files of dir/sub (not dot files), sorted. */
+static int
+list_sub(const char *dir, const char *sub, char ***v, size_t *n,
+    size_t *size)
+{
+	char *path = ops_path_join(dir, sub), *f;
+	size_t first = *n;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	d = opendir(path);
+	if (d == NULL) {
+		free(path);
+		return -1;
+	}
+	for (;;) {
+		de = readdir(d);
+		if (de == NULL)
+			break;
+		if (de->d_name[0] == '.')
+			continue;
+		f = ops_path_join(path, de->d_name);
+		if (stat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+			free(f);
+			continue;
+		}
+		if (*n + 2 > *size) {
+			*size = *size * 2 + 16;
+			*v = ops_xrealloc(*v, *size * sizeof(**v));
+		}
+		(*v)[(*n)++] = f;
+	}
+	closedir(d);
+	free(path);
+	qsort(*v + first, *n - first, sizeof(**v), cmp_str);
+	return 0;
+}
+
+char **
+ops_maildir_list(const char *dir)
+{
+	char **v = NULL;
+	size_t n = 0, size = 0, i;
+	int saved;
+
+	v = ops_xmalloc(sizeof(*v));
+	size = 1;
+	if (list_sub(dir, "new", &v, &n, &size) != 0 ||
+	    list_sub(dir, "cur", &v, &n, &size) != 0) {
+		saved = errno;
+		for (i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		errno = saved;
+		return NULL;
+	}
+	v[n] = NULL;
+	return v;
+}
