@@ -155,6 +155,17 @@ ops_xasprintf(const char *fmt, ...)
 }
 
 int
+ops_errf(char *errmsg, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errmsg, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
 ops_close_stdout(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {

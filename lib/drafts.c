@@ -40,16 +40,6 @@ struct draft {
 	char		*rejected_at, *last_error;
 };
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *errmsg, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errmsg, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int
 valid_name(const char *s)
@@ -113,7 +103,7 @@ ops_mailstore_open(const struct ops_config *c, int *code, char *errmsg,
 	*code = OPS_EX_CONFIG;
 	if (!valid_name(dname) || !valid_name(pname) ||
 	    strcmp(dname, pname) == 0) {
-		fail(errmsg, errlen, "DRAFT_COLLECTION and PIXEL_COLLECTION "
+		ops_errf(errmsg, errlen, "DRAFT_COLLECTION and PIXEL_COLLECTION "
 		    "must be two different names of 1 to %d letters, digits, "
 		    "'_', '.' or '-'", MAX_NAME);
 		goto free_s;
@@ -122,16 +112,16 @@ ops_mailstore_open(const struct ops_config *c, int *code, char *errmsg,
 	s->dir = ops_config_var(c, "db/mail");
 	s->lockdir = ops_path_join(s->dir, "locks");
 	if (ops_mkdirs(s->lockdir, 0700) != 0) {
-		fail(errmsg, errlen, "%s: %s", s->lockdir, strerror(errno));
+		ops_errf(errmsg, errlen, "%s: %s", s->lockdir, strerror(errno));
 		goto free_s;
 	}
 	if (chmod(s->dir, 0700) != 0) {
-		fail(errmsg, errlen, "%s: %s", s->dir, strerror(errno));
+		ops_errf(errmsg, errlen, "%s: %s", s->dir, strerror(errno));
 		goto free_s;
 	}
 	rc = mdb_env_create(&s->env);
 	if (rc != 0) {
-		fail(errmsg, errlen, "mdb_env_create: %s", mdb_strerror(rc));
+		ops_errf(errmsg, errlen, "mdb_env_create: %s", mdb_strerror(rc));
 		goto free_s;
 	}
 	rc = mdb_env_set_maxdbs(s->env, 4);
@@ -140,26 +130,26 @@ ops_mailstore_open(const struct ops_config *c, int *code, char *errmsg,
 	if (rc == 0)
 		rc = mdb_env_open(s->env, s->dir, 0, 0600);
 	if (rc != 0) {
-		fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 		goto env_close;
 	}
 	/* Reader slots of killed processes would pin old pages. */
 	(void)mdb_reader_check(s->env, &dead);
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0) {
-		fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 		goto env_close;
 	}
 	rc = mdb_dbi_open(txn, dname, MDB_CREATE, &s->drafts);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, pname, MDB_CREATE, &s->pixels);
 	if (rc != 0) {
-		fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 		goto txn_abort;
 	}
 	rc = mdb_txn_commit(txn);
 	if (rc != 0) {
-		fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 		goto env_close;
 	}
 	return s;
@@ -255,11 +245,11 @@ draft_parse(const MDB_val *val, const char *id, struct draft *d,
 	v = ops_json_parse(text, err, sizeof(err));
 	free(text);
 	if (v == NULL)
-		return fail(errmsg, errlen, "draft %s: bad record: %s", id,
+		return ops_errf(errmsg, errlen, "draft %s: bad record: %s", id,
 		    err);
 	if (ops_mail_parse(v, "body", 0, &d->mail, why, sizeof(why)) != 0) {
 		yajl_tree_free(v);
-		return fail(errmsg, errlen, "draft %s: bad record: %s", id,
+		return ops_errf(errmsg, errlen, "draft %s: bad record: %s", id,
 		    why);
 	}
 	snprintf(d->id, sizeof(d->id), "%s", id);
@@ -278,7 +268,7 @@ draft_parse(const MDB_val *val, const char *id, struct draft *d,
 	yajl_tree_free(v);
 	if (d->status == NULL || d->sha256 == NULL) {
 		draft_free(d);
-		return fail(errmsg, errlen, "draft %s: bad record: no status "
+		return ops_errf(errmsg, errlen, "draft %s: bad record: no status "
 		    "or sha256", id);
 	}
 	return 0;
@@ -322,16 +312,16 @@ put_json(MDB_txn *txn, MDB_dbi dbi, const char *key, struct ops_jw *w,
 	int rc;
 
 	if (ops_jw_failed(w))
-		return fail(errmsg, errlen, "%s: cannot encode the record (bad "
+		return ops_errf(errmsg, errlen, "%s: cannot encode the record (bad "
 		    "UTF-8?)", key);
 	k.mv_data = (void *)key;
 	k.mv_size = strlen(key);
 	v.mv_data = (void *)ops_jw_text(w, &v.mv_size);
 	rc = mdb_put(txn, dbi, &k, &v, flags);
 	if (rc == MDB_KEYEXIST)
-		return fail(errmsg, errlen, "%s: exists already", key);
+		return ops_errf(errmsg, errlen, "%s: exists already", key);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", key, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", key, mdb_strerror(rc));
 	return 0;
 }
 
@@ -362,7 +352,7 @@ get_draft(MDB_txn *txn, struct ops_mailstore *s, const char *id,
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
-		return fail(errmsg, errlen, "draft %s: %s", id,
+		return ops_errf(errmsg, errlen, "draft %s: %s", id,
 		    mdb_strerror(rc));
 	return draft_parse(&v, id, d, errmsg, errlen) == 0 ? 1 : -1;
 }
@@ -379,7 +369,7 @@ commit(MDB_txn *txn, char *errmsg, size_t errlen)
 	int rc = mdb_txn_commit(txn);
 
 	if (rc != 0)
-		return fail(errmsg, errlen, "commit: %s", mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "commit: %s", mdb_strerror(rc));
 	return 0;
 }
 
@@ -396,7 +386,7 @@ ops_draft_create(struct ops_mailstore *s, const struct ops_mail *m,
 
 	memset(&d, 0, sizeof(d));
 	if (ops_uuid4(id) != 0)
-		return fail(errmsg, errlen, "no random bytes for an id");
+		return ops_errf(errmsg, errlen, "no random bytes for an id");
 	ops_mail_sha256(m, sha);
 	now_iso(created, sizeof(created));
 	/* The content is borrowed from m: d.mail is never freed here. */
@@ -407,7 +397,7 @@ ops_draft_create(struct ops_mailstore *s, const struct ops_mail *m,
 	d.sha256 = sha;
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	if (put_draft(txn, s, &d, MDB_NOOVERWRITE, errmsg, errlen) != 0) {
 		mdb_txn_abort(txn);
 		return -1;
@@ -427,7 +417,7 @@ ops_draft_get(struct ops_mailstore *s, const char *id, yajl_val *rec,
 	*rec = NULL;
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	k.mv_data = (void *)id;
 	k.mv_size = strlen(id);
 	rc = mdb_get(txn, s->drafts, &k, &v);
@@ -435,7 +425,7 @@ ops_draft_get(struct ops_mailstore *s, const char *id, yajl_val *rec,
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND)
 			return 0;
-		return fail(errmsg, errlen, "draft %s: %s", id,
+		return ops_errf(errmsg, errlen, "draft %s: %s", id,
 		    mdb_strerror(rc));
 	}
 	text = ops_xmalloc(v.mv_size + 1);
@@ -445,7 +435,7 @@ ops_draft_get(struct ops_mailstore *s, const char *id, yajl_val *rec,
 	*rec = ops_json_parse(text, err, sizeof(err));
 	free(text);
 	if (*rec == NULL)
-		return fail(errmsg, errlen, "draft %s: bad record: %s", id, err);
+		return ops_errf(errmsg, errlen, "draft %s: bad record: %s", id, err);
 	return 1;
 }
 
@@ -480,10 +470,10 @@ walk(struct ops_mailstore *s, MDB_dbi dbi, int sort, const char *status,
 
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc != 0) {
-		ret = fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		ret = ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 		goto txn_abort;
 	}
 	/* First the keys (and dates), then the records in order: values
@@ -513,7 +503,7 @@ walk(struct ops_mailstore *s, MDB_dbi dbi, int sort, const char *status,
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		ret = fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		ret = ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 		goto free_ord;
 	}
 	if (sort && n > 1)
@@ -567,14 +557,14 @@ ops_draft_reject(struct ops_mailstore *s, const char *id, char *errmsg,
 
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	rc = get_draft(txn, s, id, &d, errmsg, errlen);
 	if (rc == 0)
-		fail(errmsg, errlen, "draft %s: no such draft", id);
+		ops_errf(errmsg, errlen, "draft %s: no such draft", id);
 	if (rc <= 0)
 		goto txn_abort;
 	if (strcmp(d.status, "pending") != 0) {
-		fail(errmsg, errlen, "draft %s: not pending (%s)", id, d.status);
+		ops_errf(errmsg, errlen, "draft %s: not pending (%s)", id, d.status);
 		goto draft_free;
 	}
 	now_iso(at, sizeof(at));
@@ -607,7 +597,7 @@ ops_draft_lock(struct ops_mailstore *s, const char *id,
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		*code = OPS_EX_IOERR;
-		fail(errmsg, errlen, "%s: %s", path, strerror(errno));
+		ops_errf(errmsg, errlen, "%s: %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -617,10 +607,10 @@ ops_draft_lock(struct ops_mailstore *s, const char *id,
 			continue;
 		*code = errno == EWOULDBLOCK ? OPS_EX_TEMPFAIL : OPS_EX_IOERR;
 		if (errno == EWOULDBLOCK)
-			fail(errmsg, errlen, "draft %s: being sent by another "
+			ops_errf(errmsg, errlen, "draft %s: being sent by another "
 			    "process", id);
 		else
-			fail(errmsg, errlen, "draft %s: lock: %s", id,
+			ops_errf(errmsg, errlen, "draft %s: lock: %s", id,
 			    strerror(errno));
 		close(fd);
 		return -1;
@@ -655,14 +645,14 @@ ops_draft_claim(struct ops_mailstore *s, struct ops_draft_claim *cl,
 
 	*code = OPS_EX_PARTIAL;
 	if (cl->lock_fd < 0)
-		return fail(errmsg, errlen, "internal error: claim without "
+		return ops_errf(errmsg, errlen, "internal error: claim without "
 		    "the lock");
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	rc = get_draft(txn, s, cl->id, &d, errmsg, errlen);
 	if (rc == 0)
-		fail(errmsg, errlen, "draft %s: no such draft", cl->id);
+		ops_errf(errmsg, errlen, "draft %s: no such draft", cl->id);
 	if (rc <= 0)
 		goto txn_abort;
 	if (strcmp(d.status, "pending") == 0) {
@@ -671,24 +661,24 @@ ops_draft_claim(struct ops_mailstore *s, struct ops_draft_claim *cl,
 		/* We hold the lock: its sender is gone. */
 		cl->recovering = 1;
 	} else {
-		fail(errmsg, errlen, "draft %s: not pending (%s)", cl->id,
+		ops_errf(errmsg, errlen, "draft %s: not pending (%s)", cl->id,
 		    d.status);
 		goto draft_free;
 	}
 	ops_mail_sha256(&d.mail, sha);
 	if (strcmp(sha, d.sha256) != 0) {
-		fail(errmsg, errlen, "draft %s: its content no longer matches "
+		ops_errf(errmsg, errlen, "draft %s: its content no longer matches "
 		    "its sha256 %s (changed in the store)", cl->id, d.sha256);
 		goto draft_free;
 	}
 	if (expect_sha != NULL && strcasecmp(expect_sha, sha) != 0) {
-		fail(errmsg, errlen, "draft %s: content sha256 %s, not the "
+		ops_errf(errmsg, errlen, "draft %s: content sha256 %s, not the "
 		    "approved %s", cl->id, sha, expect_sha);
 		goto draft_free;
 	}
 	if (d.rfc822msgid == NULL) {
 		if (ops_random_bytes(rnd, sizeof(rnd)) != 0) {
-			fail(errmsg, errlen, "no random bytes");
+			ops_errf(errmsg, errlen, "no random bytes");
 			goto draft_free;
 		}
 		for (i = 0; i < 16; i++)
@@ -701,7 +691,7 @@ ops_draft_claim(struct ops_mailstore *s, struct ops_draft_claim *cl,
 	if (d.pixel_id == NULL && tracking && !cl->recovering) {
 		d.pixel_id = ops_xmalloc(OPS_UUID_LEN + 1);
 		if (ops_uuid4(d.pixel_id) != 0) {
-			fail(errmsg, errlen, "no random bytes");
+			ops_errf(errmsg, errlen, "no random bytes");
 			goto draft_free;
 		}
 	}
@@ -717,7 +707,7 @@ ops_draft_claim(struct ops_mailstore *s, struct ops_draft_claim *cl,
 		goto draft_free;
 	rc = mdb_txn_commit(txn);
 	if (rc != 0) {
-		fail(errmsg, errlen, "commit: %s", mdb_strerror(rc));
+		ops_errf(errmsg, errlen, "commit: %s", mdb_strerror(rc));
 		draft_free(&d);
 		return -1;
 	}
@@ -780,14 +770,14 @@ ops_draft_sent(struct ops_mailstore *s, struct ops_draft_claim *cl,
 
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	rc = get_draft(txn, s, cl->id, &d, errmsg, errlen);
 	if (rc == 0)
-		fail(errmsg, errlen, "draft %s: gone from the store", cl->id);
+		ops_errf(errmsg, errlen, "draft %s: gone from the store", cl->id);
 	if (rc <= 0)
 		goto txn_abort;
 	if (strcmp(d.status, "sending") != 0) {
-		fail(errmsg, errlen, "draft %s: %s, not sending", cl->id,
+		ops_errf(errmsg, errlen, "draft %s: %s, not sending", cl->id,
 		    d.status);
 		goto draft_free;
 	}
@@ -831,14 +821,14 @@ ops_draft_release(struct ops_mailstore *s, struct ops_draft_claim *cl,
 
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	rc = get_draft(txn, s, cl->id, &d, errmsg, errlen);
 	if (rc == 0)
-		fail(errmsg, errlen, "draft %s: gone from the store", cl->id);
+		ops_errf(errmsg, errlen, "draft %s: gone from the store", cl->id);
 	if (rc <= 0)
 		goto txn_abort;
 	if (strcmp(d.status, "sending") != 0) {
-		fail(errmsg, errlen, "draft %s: %s, not sending", cl->id,
+		ops_errf(errmsg, errlen, "draft %s: %s, not sending", cl->id,
 		    d.status);
 		goto draft_free;
 	}
@@ -887,7 +877,7 @@ ops_pixel_put(struct ops_mailstore *s, const char *pixel_id,
 
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	if (put_pixel(txn, s, pixel_id, m, message_id, draft_id, errmsg,
 	    errlen) != 0) {
 		mdb_txn_abort(txn);
@@ -929,7 +919,7 @@ ops_pixel_list(struct ops_mailstore *s, const char *pixel_id,
 	}
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
 	k.mv_data = (void *)pixel_id;
 	k.mv_size = strlen(pixel_id);
 	rc = mdb_get(txn, s->pixels, &k, &v);
@@ -937,7 +927,7 @@ ops_pixel_list(struct ops_mailstore *s, const char *pixel_id,
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND)
 			return 0;
-		return fail(errmsg, errlen, "pixel %s: %s", pixel_id,
+		return ops_errf(errmsg, errlen, "pixel %s: %s", pixel_id,
 		    mdb_strerror(rc));
 	}
 	text = ops_xmalloc(v.mv_size + 1);
@@ -947,7 +937,7 @@ ops_pixel_list(struct ops_mailstore *s, const char *pixel_id,
 	rec = ops_json_parse(text, err, sizeof(err));
 	free(text);
 	if (rec == NULL)
-		return fail(errmsg, errlen, "pixel %s: bad record: %s",
+		return ops_errf(errmsg, errlen, "pixel %s: bad record: %s",
 		    pixel_id, err);
 	rc = fn(rec, arg);
 	yajl_tree_free(rec);

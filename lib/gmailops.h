@@ -46,6 +46,9 @@ char	*ops_xstrdup(const char *s);		/* caller frees */
 char	*ops_xasprintf(const char *fmt, ...)	/* caller frees */
 	    __attribute__((format(printf, 1, 2)));
 int	 ops_close_stdout(void);		/* 0, or warns and returns OPS_EX_IOERR */
+/* Formats a reason into errmsg for the caller to report; returns -1. */
+int	 ops_errf(char *errmsg, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 /* buf.c: growable byte buffer with a hard cap (curl's dynbuf). */
 struct ops_buf {

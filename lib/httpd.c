@@ -46,16 +46,6 @@ struct pending {
 
 static pthread_mutex_t diag_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *errmsg, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errmsg, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void
 ops_httpd_warnx(const char *fmt, ...)
@@ -122,34 +112,34 @@ ops_httpd_parse_listen(const char *s, char **host, char **port, char *why,
 	if (s[0] == '[') {
 		colon = strchr(s, ']');
 		if (colon == NULL || colon[1] != ':')
-			return fail(why, whylen, "%s: not [ADDR]:PORT", s);
+			return ops_errf(why, whylen, "%s: not [ADDR]:PORT", s);
 		h = s + 1;
 		hlen = (size_t)(colon - h);
 		p = colon + 2;
 		if (hlen == 0)
-			return fail(why, whylen, "%s: no address in []", s);
+			return ops_errf(why, whylen, "%s: no address in []", s);
 	} else {
 		colon = strrchr(s, ':');
 		if (colon == NULL)
-			return fail(why, whylen, "%s: not ADDR:PORT", s);
+			return ops_errf(why, whylen, "%s: not ADDR:PORT", s);
 		if (memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return fail(why, whylen, "%s: an IPv6 address goes in "
+			return ops_errf(why, whylen, "%s: an IPv6 address goes in "
 			    "brackets: [ADDR]:PORT", s);
 		h = s;
 		hlen = (size_t)(colon - s);
 		p = colon + 1;
 	}
 	if (hlen > 255)
-		return fail(why, whylen, "%.40s...: address too long", s);
+		return ops_errf(why, whylen, "%.40s...: address too long", s);
 	for (i = 0; i < hlen; i++)
 		if (h[i] <= ' ' || h[i] >= 0x7f || h[i] == '/')
-			return fail(why, whylen, "%s: bad character in the "
+			return ops_errf(why, whylen, "%s: bad character in the "
 			    "address", s);
 	errno = 0;
 	n = strtol(p, &end, 10);
 	if (*p < '0' || *p > '9' || *end != '\0' || errno != 0 || n < 0 ||
 	    n > 65535)
-		return fail(why, whylen, "%s: the port must be a number from 0 "
+		return ops_errf(why, whylen, "%s: the port must be a number from 0 "
 		    "to 65535", s);
 	if (hlen > 0 && !(hlen == 1 && h[0] == '*'))
 		*host = ops_xasprintf("%.*s", (int)hlen, h);
@@ -191,7 +181,7 @@ listen_on(const char *spec, char *address, size_t addrlen, int *code,
 
 	*code = OPS_EX_USAGE;
 	if (ops_httpd_parse_listen(spec, &host, &port, why, sizeof(why)) != 0)
-		return fail(errmsg, errlen, "%s", why);
+		return ops_errf(errmsg, errlen, "%s", why);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -203,7 +193,7 @@ listen_on(const char *spec, char *address, size_t addrlen, int *code,
 	}
 	if (rc != 0) {
 		*code = OPS_EX_CONFIG;
-		fail(errmsg, errlen, "listen %s: %s", spec, gai_strerror(rc));
+		ops_errf(errmsg, errlen, "listen %s: %s", spec, gai_strerror(rc));
 		goto out;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -224,7 +214,7 @@ listen_on(const char *spec, char *address, size_t addrlen, int *code,
 	}
 	if (fd < 0) {
 		*code = err == EADDRINUSE ? OPS_EX_UNAVAILABLE : OPS_EX_CONFIG;
-		fail(errmsg, errlen, "listen %s: %s", spec, strerror(err));
+		ops_errf(errmsg, errlen, "listen %s: %s", spec, strerror(err));
 		goto out;
 	}
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
@@ -537,7 +527,7 @@ ops_httpd_start(const struct ops_httpd_opts *o, int *code, char *errmsg,
 	    MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		*code = OPS_EX_SOFTWARE;
-		fail(errmsg, errlen, "listen %s: libmicrohttpd would not start "
+		ops_errf(errmsg, errlen, "listen %s: libmicrohttpd would not start "
 		    "(%u threads)", o->listen, threads);
 		/* The socket was handed over: the daemon closes it. */
 		goto free_h;

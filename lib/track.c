@@ -25,16 +25,6 @@ struct ops_track {
 	char			*hits_name;
 };
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *errmsg, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errmsg, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---------------------------------------------------------------- classes */
 
@@ -137,7 +127,7 @@ ops_track_open(struct ops_mailstore *s, const struct ops_config *c,
 	t->hits_name = ops_xasprintf("%s%s", pname, HITS_SUFFIX);
 	*code = OPS_EX_CONFIG;
 	if (strcmp(t->hits_name, dname) == 0) {
-		fail(errmsg, errlen, "DRAFT_COLLECTION %s: the name of the "
+		ops_errf(errmsg, errlen, "DRAFT_COLLECTION %s: the name of the "
 		    "hits of PIXEL_COLLECTION %s", dname, pname);
 		goto free_t;
 	}
@@ -148,7 +138,7 @@ ops_track_open(struct ops_mailstore *s, const struct ops_config *c,
 	if (rc == 0)
 		rc = mdb_txn_begin(t->env, NULL, 0, &txn);
 	if (rc != 0) {
-		fail(errmsg, errlen, "%s: %s", ops_mailstore_path(s),
+		ops_errf(errmsg, errlen, "%s: %s", ops_mailstore_path(s),
 		    mdb_strerror(rc));
 		goto free_t;
 	}
@@ -156,13 +146,13 @@ ops_track_open(struct ops_mailstore *s, const struct ops_config *c,
 	rc = mdb_dbi_open(txn, t->hits_name, MDB_CREATE, &t->hits);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
-		fail(errmsg, errlen, "%s: %s: %s", ops_mailstore_path(s),
+		ops_errf(errmsg, errlen, "%s: %s: %s", ops_mailstore_path(s),
 		    t->hits_name, mdb_strerror(rc));
 		goto free_t;
 	}
 	rc = mdb_txn_commit(txn);
 	if (rc != 0) {
-		fail(errmsg, errlen, "%s: %s", ops_mailstore_path(s),
+		ops_errf(errmsg, errlen, "%s: %s", ops_mailstore_path(s),
 		    mdb_strerror(rc));
 		goto free_t;
 	}
@@ -229,13 +219,13 @@ put(MDB_txn *txn, MDB_dbi dbi, const char *key, struct ops_jw *w,
 	int rc;
 
 	if (ops_jw_failed(w))
-		return fail(errmsg, errlen, "%s: cannot encode the record", key);
+		return ops_errf(errmsg, errlen, "%s: cannot encode the record", key);
 	k.mv_data = (void *)key;
 	k.mv_size = strlen(key);
 	v.mv_data = (void *)ops_jw_text(w, &v.mv_size);
 	rc = mdb_put(txn, dbi, &k, &v, flags);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s", key, mdb_strerror(rc));
+		return ops_errf(errmsg, errlen, "%s: %s", key, mdb_strerror(rc));
 	return 0;
 }
 
@@ -259,7 +249,7 @@ ops_track_record(struct ops_track *t, const char *pixel_id, const char *ua,
 	k.mv_size = OPS_UUID_LEN;
 	rc = mdb_txn_begin(t->env, NULL, 0, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s",
+		return ops_errf(errmsg, errlen, "%s: %s",
 		    ops_mailstore_path(t->store), mdb_strerror(rc));
 	rc = mdb_get(txn, t->pixels, &k, &v);
 	if (rc == MDB_NOTFOUND) {
@@ -267,11 +257,11 @@ ops_track_record(struct ops_track *t, const char *pixel_id, const char *ua,
 		goto txn_abort;
 	}
 	if (rc != 0) {
-		fail(errmsg, errlen, "pixel %s: %s", pixel_id, mdb_strerror(rc));
+		ops_errf(errmsg, errlen, "pixel %s: %s", pixel_id, mdb_strerror(rc));
 		goto txn_abort;
 	}
 	if (v.mv_size > MAX_RECORD) {
-		fail(errmsg, errlen, "pixel %s: record of %zu bytes", pixel_id,
+		ops_errf(errmsg, errlen, "pixel %s: record of %zu bytes", pixel_id,
 		    v.mv_size);
 		goto txn_abort;
 	}
@@ -282,7 +272,7 @@ ops_track_record(struct ops_track *t, const char *pixel_id, const char *ua,
 	rec = ops_json_parse(text, err, sizeof(err));
 	free(text);
 	if (rec == NULL || !YAJL_IS_OBJECT(rec)) {
-		fail(errmsg, errlen, "pixel %s: bad record: %s", pixel_id,
+		ops_errf(errmsg, errlen, "pixel %s: bad record: %s", pixel_id,
 		    rec == NULL ? err : "not an object");
 		goto txn_abort;
 	}
@@ -325,7 +315,7 @@ ops_track_record(struct ops_track *t, const char *pixel_id, const char *ua,
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
-		fail(errmsg, errlen, "pixel %s: commit: %s", pixel_id,
+		ops_errf(errmsg, errlen, "pixel %s: commit: %s", pixel_id,
 		    mdb_strerror(rc));
 		goto out;
 	}
@@ -357,11 +347,11 @@ ops_track_hits(struct ops_track *t, const char *pixel_id,
 	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s/", pixel_id);
 	rc = mdb_txn_begin(t->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
-		return fail(errmsg, errlen, "%s: %s",
+		return ops_errf(errmsg, errlen, "%s: %s",
 		    ops_mailstore_path(t->store), mdb_strerror(rc));
 	rc = mdb_cursor_open(txn, t->hits, &cur);
 	if (rc != 0) {
-		ret = fail(errmsg, errlen, "%s: %s", t->hits_name,
+		ret = ops_errf(errmsg, errlen, "%s: %s", t->hits_name,
 		    mdb_strerror(rc));
 		goto txn_abort;
 	}
@@ -385,7 +375,7 @@ ops_track_hits(struct ops_track *t, const char *pixel_id,
 		yajl_tree_free(rec);
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND && ret == 0)
-		ret = fail(errmsg, errlen, "%s: %s", t->hits_name,
+		ret = ops_errf(errmsg, errlen, "%s: %s", t->hits_name,
 		    mdb_strerror(rc));
 	mdb_cursor_close(cur);
 txn_abort:
