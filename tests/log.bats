@@ -21,8 +21,13 @@ setup() {
 }
 
 @test "four concurrent writers: every line whole, none lost" {
-	for i in 1 2 3 4; do "$UNITS/log-append" race 500 >/dev/null & done
-	wait
+	pids=
+	for i in 1 2 3 4; do
+		"$UNITS/log-append" race 500 >/dev/null &
+		pids="$pids $!"
+	done
+	# shellcheck disable=SC2086
+	wait $pids	# not a bare wait: bats' own timeout watcher is a child too
 	f="$BASE/var/logs/ops/race-$(date -u +%F).jsonl"
 	[ "$(wc -l <"$f")" = 2000 ]
 	# every line parses and each writer's sequence is complete
