@@ -105,6 +105,18 @@ ops_b64_decode(const char *s, size_t slen, size_t *outlen)
 	return out;
 }
 
+int
+ops_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 char *
 ops_urlencode(const char *s)
 {

@@ -405,9 +405,11 @@ ops_draft_create(struct ops_mailstore *s, const struct ops_mail *m,
 	return commit(txn, errmsg, errlen);
 }
 
-int
-ops_draft_get(struct ops_mailstore *s, const char *id, yajl_val *rec,
-    char *errmsg, size_t errlen)
+/* The JSON record under key in dbi: 1 and *rec (caller frees), 0 when
+ * there is none, -1 with errmsg ("WHAT KEY: why"). */
+static int
+get_record(struct ops_mailstore *s, MDB_dbi dbi, const char *what,
+    const char *key, yajl_val *rec, char *errmsg, size_t errlen)
 {
 	char err[256], *text;
 	MDB_txn *txn;
@@ -418,25 +420,33 @@ ops_draft_get(struct ops_mailstore *s, const char *id, yajl_val *rec,
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
 		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
-	k.mv_data = (void *)id;
-	k.mv_size = strlen(id);
-	rc = mdb_get(txn, s->drafts, &k, &v);
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	rc = mdb_get(txn, dbi, &k, &v);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND)
 			return 0;
-		return ops_errf(errmsg, errlen, "draft %s: %s", id,
+		return ops_errf(errmsg, errlen, "%s %s: %s", what, key,
 		    mdb_strerror(rc));
 	}
-	text = ops_xmalloc(v.mv_size + 1);
+	text = ops_xmalloc(v.mv_size + 1);	/* valid only in the txn */
 	memcpy(text, v.mv_data, v.mv_size);
 	text[v.mv_size] = '\0';
 	mdb_txn_abort(txn);
 	*rec = ops_json_parse(text, err, sizeof(err));
 	free(text);
 	if (*rec == NULL)
-		return ops_errf(errmsg, errlen, "draft %s: bad record: %s", id, err);
+		return ops_errf(errmsg, errlen, "%s %s: bad record: %s", what,
+		    key, err);
 	return 1;
+}
+
+int
+ops_draft_get(struct ops_mailstore *s, const char *id, yajl_val *rec,
+    char *errmsg, size_t errlen)
+{
+	return get_record(s, s->drafts, "draft", id, rec, errmsg, errlen);
 }
 
 struct order {
@@ -907,9 +917,6 @@ ops_pixel_list(struct ops_mailstore *s, const char *pixel_id,
     size_t errlen)
 {
 	struct one o = { fn, arg, 0 };
-	char err[256], *text;
-	MDB_txn *txn;
-	MDB_val k, v;
 	yajl_val rec;
 	int rc;
 
@@ -917,28 +924,9 @@ ops_pixel_list(struct ops_mailstore *s, const char *pixel_id,
 		rc = walk(s, s->pixels, 1, NULL, count_one, &o, errmsg, errlen);
 		return rc != 0 ? rc : o.seen;
 	}
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
-	k.mv_data = (void *)pixel_id;
-	k.mv_size = strlen(pixel_id);
-	rc = mdb_get(txn, s->pixels, &k, &v);
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		if (rc == MDB_NOTFOUND)
-			return 0;
-		return ops_errf(errmsg, errlen, "pixel %s: %s", pixel_id,
-		    mdb_strerror(rc));
-	}
-	text = ops_xmalloc(v.mv_size + 1);
-	memcpy(text, v.mv_data, v.mv_size);
-	text[v.mv_size] = '\0';
-	mdb_txn_abort(txn);
-	rec = ops_json_parse(text, err, sizeof(err));
-	free(text);
-	if (rec == NULL)
-		return ops_errf(errmsg, errlen, "pixel %s: bad record: %s",
-		    pixel_id, err);
+	rc = get_record(s, s->pixels, "pixel", pixel_id, &rec, errmsg, errlen);
+	if (rc != 1)
+		return rc;
 	rc = fn(rec, arg);
 	yajl_tree_free(rec);
 	return rc != 0 ? rc : 1;

@@ -73,6 +73,7 @@ char	*ops_b64_encode(const void *p, size_t n);	/* caller frees, '=' */
 /* Decodes either alphabet, padding optional; NULL on bad input. */
 unsigned char *ops_b64_decode(const char *s, size_t slen, size_t *outlen);
 char	*ops_urlencode(const char *s);			/* caller frees */
+int	 ops_hexval(int c);		/* a hex digit's value, or -1 */
 int	 ops_random_bytes(void *p, size_t n);		/* 0 or -1 */
 char	*ops_random_token(size_t nbytes);		/* b64url, caller frees */
 

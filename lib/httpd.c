@@ -231,18 +231,6 @@ out:
 
 /* ---------------------------------------------------------------- requests */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %HH decoding, but %00 stays as it is: no NUL inside a path or value can
  * end a string early for the handler. */
 static size_t
@@ -255,8 +243,8 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
 	(void)c;
 	while (*r != '\0') {
 		if (r[0] == '%' && r[1] != '\0' && r[2] != '\0') {
-			hi = hexval(r[1]);
-			lo = hexval(r[2]);
+			hi = ops_hexval(r[1]);
+			lo = ops_hexval(r[2]);
 			if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
 				*w++ = (char)(hi << 4 | lo);
 				r += 3;

@@ -88,18 +88,6 @@ ops_login_url(const struct ops_login *l, const struct ops_client *cl,
 	return url;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *
 ops_query_param(const char *query, const char *name)
 {
@@ -115,9 +103,9 @@ ops_query_param(const char *query, const char *name)
 			out = w = ops_xmalloc((size_t)(end - p) + 1);
 			for (; p < end; p++) {
 				if (*p == '%' && p + 2 < end &&
-				    hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-					*w++ = (char)(hexval(p[1]) << 4 |
-					    hexval(p[2]));
+				    ops_hexval(p[1]) >= 0 && ops_hexval(p[2]) >= 0) {
+					*w++ = (char)(ops_hexval(p[1]) << 4 |
+					    ops_hexval(p[2]));
 					p += 2;
 				} else {
 					*w++ = *p == '+' ? ' ' : *p;
