@@ -111,7 +111,7 @@ install: all
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
 	install -m 0644 etc/gmail-ops.conf $(DESTDIR)$(SYSCONFDIR)/gmail-ops.conf.example
 	install -m 0644 etc/crontab.example etc/gmail-ops-collect.service \
-	    etc/gmail-ops-collect.timer etc/mail-track.service \
+	    etc/gmail-ops-collect.timer etc/mail-track.service etc/ops-httpd.service \
 	    $(DESTDIR)$(SYSCONFDIR)
 
 uninstall:

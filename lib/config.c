@@ -51,6 +51,8 @@ static const struct key_def keys[] = {
 	{ "PIXEL_TRACKER_BASE_URL",	K_STR,   "", 1 },
 	{ "PIXEL_COLLECTION",		K_STR,   "email_opens", 1 },
 	{ "DRAFT_COLLECTION",		K_STR,   "email_drafts", 1 },
+	{ "HTTPD_USERS_FILE",		K_PATH,  "" },
+	{ "HTTPD_TOKEN_FILE",		K_PATH,  "" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -876,6 +877,11 @@ void	 ops_httpd_peer(const struct ops_httpd_req *r, char *out, size_t outlen);
 int	 ops_httpd_reply(struct ops_httpd_req *r, unsigned int status,
 	    const char *content_type, const void *data, size_t len,
 	    int persistent, const char *const *headers);
+/* The same, with the size bytes of the open file fd (taken: closed when
+ * sent, or at once on failure). */
+int	 ops_httpd_reply_fd(struct ops_httpd_req *r, unsigned int status,
+	    const char *content_type, int fd, uint64_t size,
+	    const char *const *headers);
 /* A short text/plain answer for status: "404 Not Found\n"; a 405 says
  * Allow: GET, HEAD. */
 int	 ops_httpd_error(struct ops_httpd_req *r, unsigned int status);
@@ -883,6 +889,69 @@ int	 ops_httpd_error(struct ops_httpd_req *r, unsigned int status);
  * is not reentrant). */
 void	 ops_httpd_warnx(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
+
+/* httpd.c: an application/x-www-form-urlencoded body's field, decoded
+ * ('+' is a space); caller frees; NULL when absent or holding a NUL. */
+char	*ops_httpd_form(const char *body, size_t len, const char *name);
+/* HTML-escapes s (& < > " ') onto b. */
+void	 ops_html_esc(struct ops_buf *b, const char *s);
+
+/* httpauth.c: ops-httpd's credentials: Basic users from a file of
+ * "name:pbkdf2_sha256$iterations$salt$hash" lines (Django's format), a
+ * bearer token from the first line of a file, both files private (0600);
+ * and CSRF tokens bound to the user and the time, HMAC'd with a key made
+ * at start. */
+#define OPS_HTTPAUTH_WHO	80
+#define OPS_HTTPAUTH_BASIC	1
+#define OPS_HTTPAUTH_BEARER	2
+#define OPS_HTTPAUTH_CSRF_LEN	96
+struct ops_httpauth;
+/* NULL with errmsg when neither file is given, a file is not private,
+ * or holds a bad line. */
+struct ops_httpauth *ops_httpauth_open(const char *users_file,
+	    const char *token_file, char *errmsg, size_t errlen);
+void	 ops_httpauth_free(struct ops_httpauth *a);
+int	 ops_httpauth_schemes(const struct ops_httpauth *a);	/* BASIC|BEARER */
+/* An Authorization header: 1 and who ("alice", or "bearer"), else 0.
+ * Safe from several threads; a good Basic credential is remembered (by
+ * its digest) for 5 minutes, and one password is hashed at a time. */
+int	 ops_httpauth_check(struct ops_httpauth *a, const char *authorization,
+	    char *who, size_t wholen);
+void	 ops_httpauth_csrf(const struct ops_httpauth *a, const char *who,
+	    double now, char *out, size_t outlen);
+/* 1 when token was made for who in the last 8 hours, else 0. */
+int	 ops_httpauth_csrf_ok(const struct ops_httpauth *a, const char *who,
+	    const char *token, double now);
+/* "pbkdf2_sha256$iter$salt$hash" with a fresh 22-letter salt, or NULL. */
+char	*ops_pbkdf2_hash(const char *password, unsigned long iter);
+/* 1 password matches, 0 it does not, -1 encoded is malformed. */
+int	 ops_pbkdf2_verify(const char *password, const char *encoded);
+
+/* spawn.c: the suite's tools run from a server (posix_spawnp: PATH; an
+ * empty signal mask and default dispositions in the child). */
+struct ops_spawn_result {
+	int	 status;	/* exit status, 128+signal, or -1 */
+	int	 timed_out;	/* killed at the deadline */
+	int	 truncated;	/* stdout over its cap (the rest dropped) */
+	char	*out, *err;	/* NUL-terminated; caller frees */
+	size_t	 out_len, err_len;
+	char	 why[256];	/* when it could not run or finish */
+};
+/* Runs argv with in on its stdin, stdout kept up to out_cap bytes,
+ * stderr up to 64 KiB; SIGTERM at timeout seconds, SIGKILL 2 s later.
+ * 0 when it ran to its end (whatever its status), -1 (why says) when it
+ * could not start, timed out or wrote too much. Free with
+ * ops_spawn_result_free() either way. */
+int	 ops_spawn_run(char *const argv[], const void *in, size_t in_len,
+	    size_t out_cap, double timeout, struct ops_spawn_result *res);
+void	 ops_spawn_result_free(struct ops_spawn_result *res);
+/* Starts argv in its own session, stdin /dev/null, stdout and stderr to
+ * new 0600 files (never through a symlink). Its pid (reap it), or -1. */
+pid_t	 ops_spawn_detached(char *const argv[], const char *out_path,
+	    const char *err_path, char *why, size_t whylen);
+/* Whether a flock(2) lock is held on path: 1, 0 (or no such file), -1
+ * error. Reads /proc/locks, so checking never takes the lock. */
+int	 ops_flock_held(const char *path);
 
 /* The hits of the tracking pixel: open_count and the open dates of the
  * tracking record, and one entry per hit in the sub-database

@@ -402,6 +402,65 @@ ops_httpd_peer(const struct ops_httpd_req *r, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", host);
 }
 
+char *
+ops_httpd_form(const char *body, size_t len, const char *name)
+{
+	const char *p = body, *end = body + len, *amp, *eq;
+	size_t nlen = strlen(name);
+	struct ops_buf v;
+	int hi, lo;
+
+	for (; p < end; p = amp + 1) {
+		amp = memchr(p, '&', (size_t)(end - p));
+		if (amp == NULL)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq == NULL || (size_t)(eq - p) != nlen ||
+		    memcmp(p, name, nlen) != 0)
+			continue;
+		ops_buf_init(&v, 0);
+		ops_buf_add(&v, "", 0);
+		for (p = eq + 1; p < amp; p++) {
+			char ch = *p;
+			if (ch == '+') {
+				ch = ' ';
+			} else if (ch == '%' && amp - p >= 3 &&
+			    (hi = ops_hexval(p[1])) >= 0 &&
+			    (lo = ops_hexval(p[2])) >= 0) {
+				ch = (char)(hi << 4 | lo);
+				p += 2;
+			}
+			if (ch == '\0') {
+				ops_buf_free(&v);
+				return NULL;
+			}
+			ops_buf_add(&v, &ch, 1);
+		}
+		return ops_buf_steal(&v);
+	}
+	return NULL;
+}
+
+void
+ops_html_esc(struct ops_buf *b, const char *s)
+{
+	size_t n;
+
+	for (; *s != '\0'; s += n) {
+		n = strcspn(s, "&<>\"'");
+		ops_buf_add(b, s, n);
+		switch (s[n]) {
+		case '&': ops_buf_addstr(b, "&amp;"); break;
+		case '<': ops_buf_addstr(b, "&lt;"); break;
+		case '>': ops_buf_addstr(b, "&gt;"); break;
+		case '"': ops_buf_addstr(b, "&quot;"); break;
+		case '\'': ops_buf_addstr(b, "&#39;"); break;
+		default: return;
+		}
+		n++;
+	}
+}
+
 /* ---------------------------------------------------------------- answers */
 
 int
@@ -432,6 +491,40 @@ ops_httpd_reply(struct ops_httpd_req *r, unsigned int status,
 	if (ok == MHD_YES)
 		ok = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
+	if (ok != MHD_YES)
+		return -1;
+	r->answered = 1;
+	return 0;
+}
+
+int
+ops_httpd_reply_fd(struct ops_httpd_req *r, unsigned int status,
+    const char *content_type, int fd, uint64_t size,
+    const char *const *headers)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+	size_t i;
+
+	if (r->answered) {
+		close(fd);
+		return -1;
+	}
+	if ((resp = MHD_create_response_from_fd64(size, fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    content_type);
+	if (ok == MHD_YES)
+		ok = MHD_add_response_header(resp, "X-Content-Type-Options",
+		    "nosniff");
+	for (i = 0; ok == MHD_YES && headers != NULL && headers[i] != NULL &&
+	    headers[i + 1] != NULL; i += 2)
+		ok = MHD_add_response_header(resp, headers[i], headers[i + 1]);
+	if (ok == MHD_YES)
+		ok = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);	/* closes fd once sent */
 	if (ok != MHD_YES)
 		return -1;
 	r->answered = 1;

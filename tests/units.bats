@@ -12,7 +12,7 @@ load helpers
 	assert_line --partial "legacy messages.get: 5 units/call"
 }
 
-@test "lib checks: base64, loopback URLs, RFC 3339, backoff, method names" {
+@test "lib checks: base64, loopback URLs, RFC 3339, backoff, method names, forms, PBKDF2" {
 	run "$UNITS/lib-units"
 	echo "$output"
 	assert_success

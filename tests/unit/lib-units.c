@@ -1,5 +1,6 @@
 /* lib-units: small checks of lib/ pieces that have no tool of their own:
- * base64, URL parsing, RFC 3339 times, backoff bounds, method names. */
+ * base64, URL parsing, RFC 3339 times, backoff bounds, method names,
+ * form fields, HTML escaping, PBKDF2 hashes and CSRF tokens. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,54 @@ test_methods(void)
 	CHECK(ops_quota_method("POST", "/token") == NULL);
 }
 
+static void
+test_http_forms(void)
+{
+	static const char body[] = "a=1&csrf=12.ab%2Bc&msg=x+y%26z%C3%A9&nul=a%00b&e=";
+	struct ops_buf b;
+	char *v;
+
+	v = ops_httpd_form(body, strlen(body), "csrf");
+	CHECK(v != NULL && strcmp(v, "12.ab+c") == 0);
+	free(v);
+	v = ops_httpd_form(body, strlen(body), "msg");
+	CHECK(v != NULL && strcmp(v, "x y&z\xc3\xa9") == 0);
+	free(v);
+	v = ops_httpd_form(body, strlen(body), "e");
+	CHECK(v != NULL && *v == '\0');
+	free(v);
+	CHECK(ops_httpd_form(body, strlen(body), "nul") == NULL);
+	CHECK(ops_httpd_form(body, strlen(body), "ms") == NULL);
+	CHECK(ops_httpd_form(body, 3, "csrf") == NULL);	/* bounded by len */
+	ops_buf_init(&b, 0);
+	ops_html_esc(&b, "<a href=\"x\">O'K & more</a>");
+	CHECK(strcmp(b.data, "&lt;a href=&quot;x&quot;&gt;O&#39;K &amp; more"
+	    "&lt;/a&gt;") == 0);
+	ops_buf_free(&b);
+}
+
+static void
+test_pbkdf2(void)
+{
+	/* RFC 7914 section 11's PBKDF2-HMAC-SHA256 vector ("passwd", "salt",
+	 * 1 iteration), first 32 bytes, in Django's layout. */
+	static const char v[] = "pbkdf2_sha256$1$salt$VawEblbjCJ/sFpHCJUS2Bf"
+	    "lBhSFt3gRl5oudV8INrLw=";		/* 55ac046e ... 20dacbc */
+	char *h;
+
+	CHECK(ops_pbkdf2_verify("passwd", v) == 1);
+	CHECK(ops_pbkdf2_verify("passwe", v) == 0);
+	CHECK(ops_pbkdf2_verify("passwd", "pbkdf2_sha256$0$salt$AAAA") == -1);
+	CHECK(ops_pbkdf2_verify("passwd", "pbkdf2_sha1$1$salt$AAAA") == -1);
+	CHECK(ops_pbkdf2_verify("passwd", "pbkdf2_sha256$1$salt$AAAA") == -1);
+	CHECK(ops_pbkdf2_verify("passwd", "pbkdf2_sha256$1$$x") == -1);
+	h = ops_pbkdf2_hash("pw", 1000);
+	CHECK(h != NULL && strncmp(h, "pbkdf2_sha256$1000$", 19) == 0);
+	CHECK(h != NULL && ops_pbkdf2_verify("pw", h) == 1);
+	CHECK(h != NULL && ops_pbkdf2_verify("pW", h) == 0);
+	free(h);
+}
+
 int
 main(void)
 {
@@ -115,6 +164,8 @@ main(void)
 	test_time();
 	test_backoff();
 	test_methods();
+	test_http_forms();
+	test_pbkdf2();
 	printf("%s\n", failures == 0 ? "all lib checks passed" : "failures");
 	return failures != 0;
 }
