@@ -120,3 +120,6 @@ uninstall:
 
 clean:
 	rm -rf build bin
+
+# More targets (fuzz, robust, valgrind, ...), one file each.
+-include $(wildcard mk/*.mk)
