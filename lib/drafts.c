@@ -375,6 +375,8 @@ commit(MDB_txn *txn, char *errmsg, size_t errlen)
 
 /* ---------------------------------------------------------------- drafts */
 
+static char last_created[40];
+
 int
 ops_draft_create(struct ops_mailstore *s, const struct ops_mail *m,
     char id[OPS_UUID_LEN + 1], char sha[65], char *errmsg, size_t errlen)
@@ -388,7 +390,16 @@ ops_draft_create(struct ops_mailstore *s, const struct ops_mail *m,
 	if (ops_uuid4(id) != 0)
 		return ops_errf(errmsg, errlen, "no random bytes for an id");
 	ops_mail_sha256(m, sha);
-	now_iso(created, sizeof(created));
+	/* --list is oldest first, by created_at (milliseconds): drafts made
+	 * one after the other here get distinct times, so their order holds.
+	 * (The tools are single-threaded.) */
+	for (;;) {
+		now_iso(created, sizeof(created));
+		if (strcmp(created, last_created) > 0)
+			break;
+		nanosleep(&(struct timespec){ 0, 200000 }, NULL);
+	}
+	snprintf(last_created, sizeof(last_created), "%s", created);
 	/* The content is borrowed from m: d.mail is never freed here. */
 	d.mail = *m;
 	snprintf(d.id, sizeof(d.id), "%s", id);
