@@ -35,6 +35,7 @@ static const struct key_def keys[] = {
 	{ "MARK_AS_READ",		K_BOOL,  "false" },
 	{ "DRY_RUN",			K_BOOL,  "false" },
 	{ "REQUIRE_SENDER_AUTH",	K_BOOL,  "true" },
+	{ "HISTORY_SYNC",		K_BOOL,  "false" },
 	{ "BASE_DIR",			K_PATH,  "." },
 	{ "CREDENTIALS_DIR",		K_PATH,  "var/credentials/gmail" },
 	{ "STORAGE_INCOMING_DIR",	K_PATH,  "var/incoming" },

@@ -122,6 +122,56 @@ labels_of() {
 	[ "$(find var/incoming var/quarantine -type f | sort | xargs sha256sum)" = "$before" ]
 }
 
+@test "HISTORY_SYNC: the mark moves only after a whole successful run; an idle run is one history.list" {
+	export OPS_GMAIL_COLLECT_HISTORY_SYNC=true
+	H=var/state/gmail_history_id
+	collect --dry-run >/dev/null
+	[ ! -e "$H" ]				# dry runs list in full, mark nothing
+	# A run cut by --max leaves the mark where it was (here: none).
+	run collect --max 1 --json
+	assert_success
+	[ ! -e "$H" ]
+	[ ! -e "$H.next" ]
+	run collect --json
+	assert_success
+	# the rest: the store holds what one uncut run makes
+	[ "$(receipt-store stats | jq -c '[.ingested, .quarantined]')" = "[2,1]" ]
+	[[ "$(cat "$H")" =~ ^[0-9]+$ ]]
+	[ "$(stat -c %a "$H")" = 600 ]
+	store=$(store_digest)
+	: >"$FAKE_LOG"
+	run collect --json
+	assert_success
+	[ "$(jq -r .gmail_api_calls <<<"$output")" = 1 ]
+	[ "$(fake_count gmail.users.history.list)" = 1 ]
+	[ "$(fake_count gmail.users.messages.list)" = 0 ]
+	[ "$(store_digest)" = "$store" ]
+	# New mail: listed from the history, collected, the mark moves on.
+	mark=$(cat "$H")
+	fake_ctl POST messages "$(jq -nc --rawfile t "$MAILBOX/02-receipt-cafe.eml" \
+	    '{text: ($t | sub("Subject: [^\r\n]*"; "Subject: Another coffee"))}')" >/dev/null
+	: >"$FAKE_LOG"
+	run collect --json
+	assert_success
+	[ "$(jq -r .emails_scanned <<<"$output")" = 1 ]
+	[ "$(fake_count gmail.users.messages.get)" = 1 ]
+	[ "$(cat "$H")" -gt "$mark" ]
+	# A failing run does not move it.
+	mark=$(cat "$H")
+	fake_ctl POST messages "$(jq -nc --rawfile t "$MAILBOX/01-invoice-shop.eml" \
+	    '{text: ($t | sub("Subject: [^\r\n]*"; "Subject: Invoice 2"))}')" >/dev/null
+	fake_ctl POST faults '{"rules":[{"match":"^gmail\\.users\\.messages\\.get$","status":400,"times":-1}]}' >/dev/null
+	run collect --json
+	assert_failure
+	[ "$(cat "$H")" = "$mark" ]
+	[ ! -e "$H.next" ]
+	fake_ctl DELETE faults >/dev/null
+	run collect --json
+	assert_success
+	[ "$(jq -r .emails_scanned <<<"$output")" = 1 ]
+	[ "$(cat "$H")" -gt "$mark" ]
+}
+
 @test "labels off: a second run still fetches nothing (the ledger filters)" {
 	export OPS_GMAIL_COLLECT_APPLY_LABELS=false
 	collect --dry-run >/dev/null

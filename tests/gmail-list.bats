@@ -214,7 +214,7 @@ list_queries() {
 @test "usage: -h, --version, stray arguments" {
 	run gmail-list -h
 	assert_success
-	assert_output "usage: gmail-list [-c file] [-o key=value] [--since YYYY-MM-DD] [-q query] [--print-query] [--estimate] [--stats file]"
+	assert_output "usage: gmail-list [-c file] [-o key=value] [--since YYYY-MM-DD] [-q query] [--print-query] [--estimate] [--history file] [--stats file]"
 	# the man page's SYNOPSIS says the same
 	[ "$(mandoc -Tascii -O width=200 "$TOP/man/gmail-list.1" | col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//')" = "${output#usage: }" ]
 	run gmail-list --version
@@ -223,4 +223,77 @@ list_queries() {
 	assert_failure 2
 	run gmail-list --print-query --estimate
 	assert_failure 2
+	run gmail-list --estimate --history h
+	assert_failure 2
+}
+
+@test "--history: a full listing first (mark from getProfile), then only what was added, filtered by the query" {
+	old=$(insert billing@shop.example)
+	H=$BASE/var/hist
+	run --separate-stderr gmail-list --history "$H" --stats stats.json
+	assert_success
+	[ "$(jq -r .id <<<"$output")" = "$old" ]
+	# The mark is proposed in FILE.next; FILE moves only when the driver says so.
+	[ ! -e "$H" ]
+	[[ "$(cat "$H.next")" =~ ^[0-9]+$ ]]
+	[ "$(fake_count gmail.users.getProfile)" = 1 ]
+	[ "$(stat -c %a "$H.next")" = 600 ]
+	mv "$H.next" "$H"
+	# Nothing new: one history.list call (2 units), no messages.list.
+	: >"$FAKE_LOG"
+	run --separate-stderr gmail-list --history "$H" --stats stats.json
+	assert_success
+	assert_output ""
+	[ "$(fake_count gmail.users.history.list)" = 1 ]
+	[ "$(fake_count gmail.users.messages.list)" = 0 ]
+	jq -e '.calls == 1 and .units == 2' stats.json
+	mv "$H.next" "$H"
+	# Two new messages, one from a stranger: only the one the query keeps.
+	new=$(insert billing@shop.example)
+	insert stranger@spam.example >/dev/null
+	: >"$FAKE_LOG"
+	run --separate-stderr gmail-list --history "$H"
+	assert_success
+	[ "$(jq -r .id <<<"$output")" = "$new" ]
+	[ "${#lines[@]}" = 1 ]
+	# The old one, still unread and unlabelled, is not listed again.
+	refute_output --partial "$old"
+	[ "$(cat "$H.next")" -gt "$(cat "$H")" ]
+	[ "$(fake_requests gmail.users.history.list | jq -r '.query.startHistoryId')" = "$(cat "$H")" ]
+	[ "$(fake_requests gmail.users.history.list | jq -r '.query.historyTypes')" = messageAdded ]
+}
+
+@test "--history: an expired mark (404) falls back to the query once, then is incremental again (no full-sync loop)" {
+	insert billing@shop.example >/dev/null
+	H=$BASE/var/hist
+	gmail-list --history "$H" >/dev/null
+	mv "$H.next" "$H"
+	insert billing@shop.example >/dev/null
+	fake_ctl POST expire-history '{}' >/dev/null
+	: >"$FAKE_LOG"
+	run --separate-stderr gmail-list --history "$H"
+	assert_success
+	[ "${#lines[@]}" = 2 ]		# everything the query matches
+	[[ "$stderr" == *"has expired (404): listing everything"* ]]
+	[ "$(fake_count gmail.users.history.list)" = 1 ]
+	[ "$(fake_count gmail.users.getProfile)" = 1 ]
+	[ "$(fake_count gmail.users.messages.list)" = 1 ]
+	mv "$H.next" "$H"
+	: >"$FAKE_LOG"
+	run --separate-stderr gmail-list --history "$H"
+	assert_success
+	assert_output ""
+	[ "$(fake_count gmail.users.getProfile)" = 0 ]
+	[ "$(fake_count gmail.users.messages.list)" = 0 ]
+	# A mark that is not a historyId: warned, full listing.
+	echo 'garbage' >"$H"
+	run --separate-stderr gmail-list --history "$H"
+	assert_success
+	[[ "$stderr" == *"not a historyId; listing everything"* ]]
+	# A failed listing proposes no mark.
+	rm -f "$H.next"
+	fake_ctl POST faults '{"rules":[{"match":"messages","status":400}]}' >/dev/null
+	run --separate-stderr gmail-list --history "$H"
+	assert_failure
+	[ ! -e "$H.next" ]
 }
