@@ -428,7 +428,7 @@ main(int argc, char *argv[])
 
 	ops_setprogname(argv[0]);
 	memset(&f, 0, sizeof(f));
-	f.jobs = 4;
+	f.jobs = 8;
 	while ((ch = getopt_long(argc, argv, "c:hj:o:", longopts, NULL)) !=
 	    -1) {
 		if (ops_cli_option(&cli, ch, optarg))
