@@ -859,6 +859,9 @@ int	 ops_httpd_parse_listen(const char *s, char **host, char **port,
  * ops_httpd_stop()s. */
 struct ops_httpd *ops_httpd_start(const struct ops_httpd_opts *o, int *code,
 	    char *errmsg, size_t errlen);
+/* ops_httpd_start(), or death with its exit code; then the line
+ * {"status":"listening","address":"127.0.0.1:8081"} on stdout. */
+struct ops_httpd *ops_httpd_listen(const struct ops_httpd_opts *o);
 /* The bound address, "127.0.0.1:8081" or "[::1]:8081"; borrowed. */
 const char *ops_httpd_address(const struct ops_httpd *h);
 /* Waits for SIGTERM or SIGINT; returns the signal's number. */

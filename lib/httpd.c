@@ -463,22 +463,14 @@ ops_html_esc(struct ops_buf *b, const char *s)
 
 /* ---------------------------------------------------------------- answers */
 
-int
-ops_httpd_reply(struct ops_httpd_req *r, unsigned int status,
-    const char *content_type, const void *data, size_t len, int persistent,
-    const char *const *headers)
+/* Adds the headers to resp, queues it, and lets go of it. 0 or -1. */
+static int
+queue(struct ops_httpd_req *r, unsigned int status, const char *content_type,
+    struct MHD_Response *resp, const char *const *headers)
 {
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
+	enum MHD_Result ok = MHD_YES;
 	size_t i;
 
-	if (r->answered)
-		return -1;
-	resp = MHD_create_response_from_buffer(len, (void *)data,
-	    persistent ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		return -1;
-	ok = MHD_YES;
 	if (content_type != NULL)
 		ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 		    content_type);
@@ -498,13 +490,27 @@ ops_httpd_reply(struct ops_httpd_req *r, unsigned int status,
 }
 
 int
+ops_httpd_reply(struct ops_httpd_req *r, unsigned int status,
+    const char *content_type, const void *data, size_t len, int persistent,
+    const char *const *headers)
+{
+	struct MHD_Response *resp;
+
+	if (r->answered)
+		return -1;
+	resp = MHD_create_response_from_buffer(len, (void *)data,
+	    persistent ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return -1;
+	return queue(r, status, content_type, resp, headers);
+}
+
+int
 ops_httpd_reply_fd(struct ops_httpd_req *r, unsigned int status,
     const char *content_type, int fd, uint64_t size,
     const char *const *headers)
 {
 	struct MHD_Response *resp;
-	enum MHD_Result ok;
-	size_t i;
 
 	if (r->answered) {
 		close(fd);
@@ -514,21 +520,8 @@ ops_httpd_reply_fd(struct ops_httpd_req *r, unsigned int status,
 		close(fd);
 		return -1;
 	}
-	ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    content_type);
-	if (ok == MHD_YES)
-		ok = MHD_add_response_header(resp, "X-Content-Type-Options",
-		    "nosniff");
-	for (i = 0; ok == MHD_YES && headers != NULL && headers[i] != NULL &&
-	    headers[i + 1] != NULL; i += 2)
-		ok = MHD_add_response_header(resp, headers[i], headers[i + 1]);
-	if (ok == MHD_YES)
-		ok = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);	/* closes fd once sent */
-	if (ok != MHD_YES)
-		return -1;
-	r->answered = 1;
-	return 0;
+	return queue(r, status, content_type, resp, headers);	/* fd: closed
+								 * once sent */
 }
 
 int
@@ -617,6 +610,27 @@ ops_httpd_start(const struct ops_httpd_opts *o, int *code, char *errmsg,
 free_h:
 	free(h);
 	return NULL;
+}
+
+struct ops_httpd *
+ops_httpd_listen(const struct ops_httpd_opts *o)
+{
+	struct ops_httpd *h;
+	struct ops_jw *w;
+	char err[512];
+	int code;
+
+	if ((h = ops_httpd_start(o, &code, err, sizeof(err))) == NULL)
+		ops_die(code, "%s", err);
+	w = ops_jw_new();
+	ops_jw_open(w);
+	ops_jw_str(w, "status", "listening");
+	ops_jw_str(w, "address", ops_httpd_address(h));
+	ops_jw_close(w);
+	if (ops_jw_emit(w, stdout) != 0)
+		ops_warnx("stdout: write error");
+	ops_jw_free(w);
+	return h;
 }
 
 const char *

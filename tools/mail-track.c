@@ -165,24 +165,15 @@ serve(struct server *s, struct ops_log *log, const char *listen)
 	struct ops_httpd_opts o;
 	struct ops_httpd *h;
 	struct ops_jw *w;
-	char err[512];
-	int code, sig;
+	int sig;
 
 	memset(&o, 0, sizeof(o));
 	o.listen = listen;
 	o.timeout = 15;
 	o.handler = answer;
 	o.arg = s;
-	h = ops_httpd_start(&o, &code, err, sizeof(err));
-	if (h == NULL)
-		ops_die(code, "%s", err);
+	h = ops_httpd_listen(&o);
 	w = ops_jw_new();
-	ops_jw_open(w);
-	ops_jw_str(w, "status", "listening");
-	ops_jw_str(w, "address", ops_httpd_address(h));
-	ops_jw_close(w);
-	if (ops_jw_emit(w, stdout) != 0)
-		ops_warnx("stdout: write error");
 	if (log != NULL) {
 		ops_jw_str(ops_log_begin(log, "mail-track.start"), "address",
 		    ops_httpd_address(h));

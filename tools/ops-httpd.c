@@ -1096,8 +1096,7 @@ serve(struct server *s, const char *listen)
 	struct ops_httpd_opts o;
 	struct ops_httpd *h;
 	struct ops_jw *w;
-	char err[512];
-	int code, sig;
+	int sig;
 
 	memset(&o, 0, sizeof(o));
 	o.listen = listen;
@@ -1106,16 +1105,8 @@ serve(struct server *s, const char *listen)
 	o.max_conns = 64;
 	o.handler = answer;
 	o.arg = s;
-	h = ops_httpd_start(&o, &code, err, sizeof(err));
-	if (h == NULL)
-		ops_die(code, "%s", err);
+	h = ops_httpd_listen(&o);
 	w = ops_jw_new();
-	ops_jw_open(w);
-	ops_jw_str(w, "status", "listening");
-	ops_jw_str(w, "address", ops_httpd_address(h));
-	ops_jw_close(w);
-	if (ops_jw_emit(w, stdout) != 0)
-		ops_warnx("stdout: write error");
 	sig = ops_httpd_wait();
 	ops_httpd_stop(h);
 	ops_jw_open(w);
