@@ -47,8 +47,9 @@ struct server {
 	char		*rundir;	/* var/run/ops-httpd */
 	long		 max_default;
 	int		 dry_default;
-	pthread_mutex_t	 lock;		/* launch, estimate */
+	pthread_mutex_t	 lock;		/* launch */
 	struct launch	 launch;
+	pthread_mutex_t	 est_lock;	/* the estimate: one asker at a time */
 	double		 est_at;
 	int		 est_ok;
 	long long	 est;
@@ -326,7 +327,7 @@ estimate(struct server *s, long long *n, int *ok)
 	double now = ops_monotonic();
 	yajl_val v;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->est_lock);
 	if (s->est_at == 0 || now - s->est_at >= ESTIMATE_TTL) {
 		v = run_tool_json(argv, why, sizeof(why));
 		s->est_ok = v != NULL &&
@@ -336,7 +337,7 @@ estimate(struct server *s, long long *n, int *ok)
 	}
 	*n = s->est;
 	*ok = s->est_ok;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->est_lock);
 }
 
 /* The summary of the run started from this page, at the top. */
@@ -1194,12 +1195,14 @@ main(int argc, char *argv[])
 	 * switch starts on. */
 	s.dry_default = 1;
 	pthread_mutex_init(&s.lock, NULL);
+	pthread_mutex_init(&s.est_lock, NULL);
 	set_path();
 	pass_config(&cli);
 
 	rc = serve(&s, listen);
 
 	pthread_mutex_destroy(&s.lock);
+	pthread_mutex_destroy(&s.est_lock);
 	ops_httpauth_free(s.auth);
 	free(s.launch.out);
 	free(s.launch.err);
