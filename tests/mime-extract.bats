@@ -167,6 +167,21 @@ EOF
 	assert_output e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 }
 
+@test "base64 that lacks its final '=' padding keeps its last bytes" {
+	# "%PDF-1.4\n%%EOF" (14 bytes) without its "=", and the same with
+	# "\n\n" (16 bytes) without its "==", folded
+	for b64 in 'JVBERi0xLjQKJSVFT0Y' 'JVBERi0x\nLjQKJSVF\nT0YKCg'; do
+		printf 'From: a@example.com\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\nContent-Transfer-Encoding: base64\n\n'
+		printf '%b\n' "$b64"
+	done >nopad.eml
+	csplit -s -f nopad -b '%d.eml' nopad.eml '/^From:/' '{*}'
+	mx --no-data nopad1.eml nopad2.eml
+	[ "$rc" = 0 ]
+	run q -c 'select(.type == "attachment") | [.size, .sha256, .defect]'
+	assert_line --index 0 "[14,\"$(printf '%%PDF-1.4\n%%%%EOF' | sha256sum | cut -d' ' -f1)\",null]"
+	assert_line --index 1 "[16,\"$(printf '%%PDF-1.4\n%%%%EOF\n\n' | sha256sum | cut -d' ' -f1)\",null]"
+}
+
 @test "S/MIME: the pkcs7-signature part of multipart/signed is not an attachment" {
 	mx --no-data "$FIX/smime.eml"
 	[ "$rc" = 0 ]
