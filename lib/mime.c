@@ -585,6 +585,27 @@ walk(struct ops_mime_msg *m, GMimeMessage *msg)
 	free(w.refs);
 }
 
+/* GMime takes its "locale charset" from LC_ALL, LC_CTYPE or LANG when
+ * initialised, and decodes text that is bad in its declared charset (an
+ * RFC 2231 name in UTF-8 with stray bytes, say) by it: in a C locale as
+ * Latin-1, in a UTF-8 one with U+FFFD. It is pinned to UTF-8, so that a
+ * message gives the same record under cron as in a shell. */
+static void
+gmime_init(void)
+{
+	const char *lc_all = getenv("LC_ALL");
+	char *saved = lc_all != NULL ? ops_xstrdup(lc_all) : NULL;
+
+	if (setenv("LC_ALL", "C.UTF-8", 1) != 0)
+		ops_die(OPS_EX_SOFTWARE, "setenv: out of memory");
+	g_mime_init();
+	if (saved != NULL)
+		(void)setenv("LC_ALL", saved, 1);
+	else
+		(void)unsetenv("LC_ALL");
+	free(saved);
+}
+
 int
 ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 {
@@ -596,7 +617,7 @@ ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 
 	memset(m, 0, sizeof(*m));
 	if (!gmime_ready) {		/* g_mime_init() once, on first use */
-		g_mime_init();
+		gmime_init();
 		gmime_ready = 1;
 	}
 	if (raw->data != NULL && raw->sha256[0] == '\0')

@@ -142,6 +142,16 @@ EOF
 	assert_output true
 }
 
+@test "a name bad in its own charset gives the same record in any locale" {
+	printf "From: x@example.com\nContent-Type: application/pdf\nContent-Disposition: attachment; filename*=utf-8''caf%%E9-%%E2%%80%%AE.pdf\n\n%%PDF-1.4\n%%%%EOF\n" >rfc2231.eml
+	for env in LC_ALL=C LC_ALL=C.UTF-8 LANG=en_US.ISO-8859-1 LC_CTYPE=C.UTF-8; do
+		env -u LC_ALL -u LANG -u LC_CTYPE "$env" mime-extract --no-data rfc2231.eml |
+		    jq -ac 'select(.type == "attachment") | .filename'
+	done >names.out
+	run sort -u names.out
+	assert_output '"caf\ufffd-\u202e.pdf"'
+}
+
 @test "a cid: logo in the HTML is not an attachment; an unreferenced inline photo is" {
 	mx --no-data "$FIX/cid.eml"
 	[ "$rc" = 0 ]
