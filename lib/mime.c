@@ -585,6 +585,27 @@ walk(struct ops_mime_msg *m, GMimeMessage *msg)
 	free(w.refs);
 }
 
+/* GMime takes its "locale charset" from LC_ALL, LC_CTYPE or LANG when
+ * initialised, and decodes text that is bad in its declared charset (an
+ * RFC 2231 name in UTF-8 with stray bytes, say) by it: in a C locale as
+ * Latin-1, in a UTF-8 one with U+FFFD. It is pinned to UTF-8, so that a
+ * message gives the same record under cron as in a shell. */
+static void
+gmime_init(void)
+{
+	const char *lc_all = getenv("LC_ALL");
+	char *saved = lc_all != NULL ? ops_xstrdup(lc_all) : NULL;
+
+	if (setenv("LC_ALL", "C.UTF-8", 1) != 0)
+		ops_die(OPS_EX_SOFTWARE, "setenv: out of memory");
+	g_mime_init();
+	if (saved != NULL)
+		(void)setenv("LC_ALL", saved, 1);
+	else
+		(void)unsetenv("LC_ALL");
+	free(saved);
+}
+
 int
 ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 {
@@ -596,7 +617,7 @@ ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 
 	memset(m, 0, sizeof(*m));
 	if (!gmime_ready) {		/* g_mime_init() once, on first use */
-		g_mime_init();
+		gmime_init();
 		gmime_ready = 1;
 	}
 	if (raw->data != NULL && raw->sha256[0] == '\0')
@@ -870,6 +891,46 @@ ops_sink_stream_init(OpsSinkStream *ss)
 	ss->sink = NULL;
 }
 
+/* GMime's base64 decoder holds a last group of 2 or 3 characters back,
+ * waiting for the rest, and drops it at the end: a body whose final '='
+ * padding was left off loses its last 1 or 2 bytes (a whole PDF then
+ * looks cut short). So base64 goes through GMime's decoder here, and
+ * such a group gets the padding it lacks. The characters counted are
+ * those the decoder takes: the alphabet and '='. */
+static int
+write_base64(GMimeStream *in, struct sink *s)
+{
+	static const char pad[] = "==";
+	char buf[4096], out[sizeof(buf) + 3];
+	GMimeEncoding dec;
+	uint64_t nchars = 0;
+	ssize_t n, i;
+	size_t len;
+
+	g_mime_encoding_init_decode(&dec, GMIME_CONTENT_ENCODING_BASE64);
+	if (g_mime_stream_reset(in) != 0)
+		return -1;
+	while (!g_mime_stream_eos(in)) {
+		n = g_mime_stream_read(in, buf, sizeof(buf));
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++)
+			if (isalnum((unsigned char)buf[i]) || buf[i] == '+' ||
+			    buf[i] == '/' || buf[i] == '=')
+				nchars++;
+		len = g_mime_encoding_step(&dec, buf, (size_t)n, out);
+		if (sink_add(s, (unsigned char *)out, len) != 0)
+			return -1;
+	}
+	if (nchars % 4 < 2)
+		return 0;
+	len = g_mime_encoding_step(&dec, pad + nchars % 4 - 2,
+	    4 - nchars % 4, out);
+	return sink_add(s, (unsigned char *)out, len);
+}
+
 static int
 spool_open(const char *dir, char **path)
 {
@@ -907,7 +968,7 @@ ops_mime_decode(const struct ops_mime_part *p, enum ops_mime_out out,
 	OpsSinkStream *ss;
 	struct sink s;
 	unsigned int mdlen;
-	int rc = -1, saved;
+	int rc = -1, saved, written = 0;
 
 	memset(b, 0, sizeof(*b));
 	memset(&s, 0, sizeof(s));
@@ -928,8 +989,14 @@ ops_mime_decode(const struct ops_mime_part *p, enum ops_mime_out out,
 	g_mime_stream_construct(GMIME_STREAM(ss), 0, -1);
 	ss->sink = &s;
 	content = g_mime_part_get_content(GMIME_PART(p->obj));
-	if (content != NULL && g_mime_data_wrapper_write_to_stream(content,
-	    GMIME_STREAM(ss)) < 0 && s.err == 0)
+	if (content != NULL && g_mime_data_wrapper_get_encoding(content) ==
+	    GMIME_CONTENT_ENCODING_BASE64)
+		written = write_base64(g_mime_data_wrapper_get_stream(content),
+		    &s);
+	else if (content != NULL)
+		written = g_mime_data_wrapper_write_to_stream(content,
+		    GMIME_STREAM(ss)) < 0 ? -1 : 0;
+	if (written != 0 && s.err == 0)
 		s.err = EIO;
 	g_object_unref(ss);
 	if (s.err == 0 && s.b64 != NULL && s.ncarry > 0 &&

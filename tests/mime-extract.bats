@@ -142,6 +142,16 @@ EOF
 	assert_output true
 }
 
+@test "a name bad in its own charset gives the same record in any locale" {
+	printf "From: x@example.com\nContent-Type: application/pdf\nContent-Disposition: attachment; filename*=utf-8''caf%%E9-%%E2%%80%%AE.pdf\n\n%%PDF-1.4\n%%%%EOF\n" >rfc2231.eml
+	for env in LC_ALL=C LC_ALL=C.UTF-8 LANG=en_US.ISO-8859-1 LC_CTYPE=C.UTF-8; do
+		env -u LC_ALL -u LANG -u LC_CTYPE "$env" mime-extract --no-data rfc2231.eml |
+		    jq -ac 'select(.type == "attachment") | .filename'
+	done >names.out
+	run sort -u names.out
+	assert_output '"caf\ufffd-\u202e.pdf"'
+}
+
 @test "a cid: logo in the HTML is not an attachment; an unreferenced inline photo is" {
 	mx --no-data "$FIX/cid.eml"
 	[ "$rc" = 0 ]
@@ -165,6 +175,21 @@ EOF
 EOF
 	run q -r 'select(.filename == "empty.pdf") | .sha256'
 	assert_output e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+}
+
+@test "base64 that lacks its final '=' padding keeps its last bytes" {
+	# "%PDF-1.4\n%%EOF" (14 bytes) without its "=", and the same with
+	# "\n\n" (16 bytes) without its "==", folded
+	for b64 in 'JVBERi0xLjQKJSVFT0Y' 'JVBERi0x\nLjQKJSVF\nT0YKCg'; do
+		printf 'From: a@example.com\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\nContent-Transfer-Encoding: base64\n\n'
+		printf '%b\n' "$b64"
+	done >nopad.eml
+	csplit -s -f nopad -b '%d.eml' nopad.eml '/^From:/' '{*}'
+	mx --no-data nopad1.eml nopad2.eml
+	[ "$rc" = 0 ]
+	run q -c 'select(.type == "attachment") | [.size, .sha256, .defect]'
+	assert_line --index 0 "[14,\"$(printf '%%PDF-1.4\n%%%%EOF' | sha256sum | cut -d' ' -f1)\",null]"
+	assert_line --index 1 "[16,\"$(printf '%%PDF-1.4\n%%%%EOF\n\n' | sha256sum | cut -d' ' -f1)\",null]"
 }
 
 @test "S/MIME: the pkcs7-signature part of multipart/signed is not an attachment" {
