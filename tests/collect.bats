@@ -232,3 +232,35 @@ SH
 	[ "$(receipt-store list --state ingested | wc -l)" = 2 ]
 	[ "$(receipt-store list --state quarantined | wc -l)" = 1 ]
 }
+
+@test "labels lost (batchModify giving up, or gmail-label killed) are applied by the next run, without a fetch" {
+	collect --dry-run >/dev/null
+	# the first change set fails every try: partial, those messages unlabelled
+	fake_ctl POST faults '{"rules":[{"match":"batchModify","status":503,"times":6}]}' >/dev/null
+	run collect --json
+	assert_failure 1
+	[ "$(receipt-store jobs --last | jq -r .status)" = partial ]
+	[[ "$(labels_of 'Your invoice')" != *gmail-ops* ]]
+	: >"$FAKE_LOG"
+	run collect --json
+	assert_success
+	[ "$(fake_count gmail.users.messages.get)" = 0 ]
+	[[ "$(labels_of 'Your invoice')" == *gmail-ops/imported* ]]
+	[[ "$(labels_of 'Reminder')" == *gmail-ops/imported* ]]
+	[[ "$(labels_of 'Scan of')" == *gmail-ops/quarantine* ]]
+	[[ "$(labels_of 'URGENT')" != *gmail-ops* ]]
+	# and gmail-label killed outright: the same
+	fake_ctl POST reset >/dev/null
+	login_user
+	rm -rf var/db var/incoming var/quarantine
+	mkdir -p "$BATS_TEST_TMPDIR/shim"
+	printf '#!/bin/sh\ncat >/dev/null\nkill -9 $$\n' >"$BATS_TEST_TMPDIR/shim/gmail-label"
+	chmod +x "$BATS_TEST_TMPDIR/shim/gmail-label"
+	PATH="$BATS_TEST_TMPDIR/shim:$PATH" run collect --force
+	assert_failure 137
+	[[ "$(labels_of 'Your invoice')" != *gmail-ops* ]]
+	run collect --force
+	assert_success
+	[[ "$(labels_of 'Your invoice')" == *gmail-ops/imported* ]]
+	[[ "$(labels_of 'Scan of')" == *gmail-ops/quarantine* ]]
+}

@@ -416,6 +416,24 @@ files() {
 	assert_output "$(printf '%s\n' '{"id":"m4"}' '{"id":"m5","threadId":"t5"}' '{"type":"other"}')"
 }
 
+@test "filter, labels on: a handled ref to label becomes its message_result again; others are dropped" {
+	export OPS_GMAIL_COLLECT_APPLY_LABELS=true
+	{ msg m1 1; att m1 2 "$FIX/a.pdf"
+	  msg m2 1 x@evil.example; att m2 2 "$FIX/b.pdf"
+	  msg m3 1; att m3 2 "$FIX/broken.pdf" scan.pdf application/pdf "PDF without %%EOF"
+	  msg m4 2; att m4 2 "$FIX/c.pdf"; att m4 3 "$FIX/x.zip" invoice.pdf application/zip - application/pdf
+	  msg m5 0; } | ingest >/dev/null
+	printf '{"type":"ref","id":"%s","threadId":"t"}\n' m1 m2 m3 m4 m5 >refs
+	printf '{"id":"m1"}\n{"type":"ref","id":"m6","threadId":"t6"}\n' >>refs
+	run receipt-store filter <refs
+	assert_success
+	assert_output "$(printf '%s\n' \
+	    '{"type":"message_result","id":"m1","msg_key":"m1","verdict":"imported","stored":1,"duplicates":0,"quarantined":0,"skipped":0,"dry_run":false}' \
+	    '{"type":"message_result","id":"m3","msg_key":"m3","verdict":"quarantined","stored":0,"duplicates":0,"quarantined":1,"skipped":0,"dry_run":false}' \
+	    '{"type":"message_result","id":"m4","msg_key":"m4","verdict":"mixed","stored":1,"duplicates":0,"quarantined":1,"skipped":0,"dry_run":false}' \
+	    '{"type":"ref","id":"m6","threadId":"t6"}')"
+}
+
 @test "an error record is passed through, kept in the ledger as error, and counted" {
 	job=$(receipt-store job-open)
 	err='{"type":"error","id":"m9","stage":"gmail-fetch","error":"HTTP 500"}'
