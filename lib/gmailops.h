@@ -440,8 +440,9 @@ int	 ops_receipt_find(struct ops_store *s, const char *source,
 	    const char *msg_key, const char *part, uint64_t *id);
 int	 ops_receipt_by_sha(struct ops_store *s, const char *sha256,
 	    uint64_t *id);
-/* A receipt's storage_path (caller frees), or NULL. */
-char	*ops_receipt_path(struct ops_store *s, uint64_t id);
+/* A string field of a receipt, such as storage_path or state (caller
+ * frees), or NULL. */
+char	*ops_receipt_str(struct ops_store *s, uint64_t id, const char *field);
 
 struct ops_jobrun {
 	uint64_t	 id;

@@ -303,21 +303,31 @@ find_duplicate(struct ops_ingest *g, struct att *a)
 {
 	struct msg *m = &g->m;
 	const char *where;
+	char *state = NULL;
 	uint64_t id;
 	int dup = 1;
 
+	a->outcome = "duplicate";
 	ops_store_begin(g->s, 0);
-	if (ops_receipt_find(g->s, m->source, m->msg_key, a->part, &id) == 0)
+	if (ops_receipt_find(g->s, m->source, m->msg_key, a->part, &id) == 0) {
 		a->reason = ops_xasprintf("already recorded as receipt %llu",
 		    (unsigned long long)id);
-	else if (ops_receipt_by_sha(g->s, a->sha, &id) == 0)
+		/* This very attachment, recorded by an earlier run or
+		 * adopted after a crash: one held in quarantine stays
+		 * quarantined, so that its message gets the verdict and
+		 * label an uninterrupted run gave it. */
+		state = ops_receipt_str(g->s, id, "state");
+		if (state != NULL && strcmp(state, "quarantined") == 0)
+			a->outcome = "quarantined";
+		free(state);
+	} else if (ops_receipt_by_sha(g->s, a->sha, &id) == 0)
 		a->reason = ops_xasprintf("same content as receipt %llu",
 		    (unsigned long long)id);
 	else
 		dup = 0;
 	if (dup) {
 		a->receipt_id = id;
-		a->storage_path = ops_receipt_path(g->s, id);
+		a->storage_path = ops_receipt_str(g->s, id, "storage_path");
 	}
 	ops_store_abort(g->s);
 	if (!dup) {
@@ -327,7 +337,6 @@ find_duplicate(struct ops_ingest *g, struct att *a)
 		a->reason = ops_xasprintf("same content as %s in this run",
 		    where);
 	}
-	a->outcome = "duplicate";
 	return 1;
 }
 

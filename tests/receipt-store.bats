@@ -293,10 +293,12 @@ files() {
 	run receipt-store list --state quarantined
 	[ "${#lines[@]}" = 4 ]
 	jq -se 'all(.[]; .state == "quarantined" and (.reason | type) == "string")' <<<"$output"
-	# a re-run quarantines nothing again
+	# a re-run quarantines nothing again: what is held stays held
 	sed -i 's/"spool":"[^"]*"/"spool":null/' in
 	run receipt-store -o MAX_SIZE_BYTES=1K ingest <in
-	jq -se '[.[] | select(.type == "attachment_result") | .outcome] | all(. == "duplicate")' <<<"$output"
+	jq -se '[.[] | select(.type == "attachment_result") | .outcome] ==
+	    ["quarantined", "quarantined", "quarantined", "quarantined", "duplicate"]' <<<"$output"
+	jq -se 'all(.[] | select(.type == "attachment_result"); .reason | startswith("already recorded as receipt"))' <<<"$output"
 	[ "$(find var/quarantine -type f | wc -l)" = 4 ]
 }
 
@@ -623,6 +625,38 @@ files() {
 	[ "$(result outcome 1)" = duplicate ]
 	[ "$(result outcome 2)" = duplicate ]
 	[ "$(files | wc -l)" = 2 ]
+}
+
+@test "crash after the rename of a mixed message: fetched again, its quarantined part stays quarantined" {
+	mixed() {
+		msg m1 2 billing@shop.example 2026-11-20T08:00:00Z
+		att m1 2 "$FIX/a.pdf"
+		att m1 3 "$FIX/broken.pdf" scan.pdf application/pdf "PDF without %%EOF"
+	}
+	mixed >in
+	run ingest <in
+	[ "$(verdict)" = mixed ]
+	want=$(records | jq -c 'select(.type == "message_result") | del(.dry_run)')
+	rm -rf var
+	mixed >in
+	GMAIL_OPS_TEST_CRASH=publish run ingest <in
+	assert_failure 137
+	run ingest </dev/null
+	assert_success
+	assert_output --partial "recovery: adopted quarantine/2026-11-20/scan.pdf"
+	mixed >in
+	run ingest <in
+	assert_success
+	[ "$(result outcome 1)" = duplicate ]
+	[ "$(result outcome 2)" = quarantined ]
+	[ "$(result reason 2)" = "already recorded as receipt 2" ]
+	[ "$(result storage_path 2)" = quarantine/2026-11-20/scan.pdf ]
+	[ "$(verdict)" = mixed ]
+	[ "$(records | jq -c 'select(.type == "message_result") | del(.dry_run, .stored, .duplicates)')" = \
+	    "$(jq -c 'del(.stored, .duplicates)' <<<"$want")" ]
+	[ "$(files | wc -l)" = 2 ]
+	run receipt-store verify
+	assert_success
 }
 
 @test "a stray temp file in a date directory is removed by the next ingest" {
