@@ -340,6 +340,38 @@ find_duplicate(struct ops_ingest *g, struct att *a)
 	return 1;
 }
 
+/* A storage directory that cannot take a file (full, read-only, not
+ * writable, failing): every message after this one would fail the same
+ * way. The message's temp files and spool file are removed and ingest
+ * stops (74) before anything of it is recorded, so the next run takes it
+ * whole; what earlier messages made durable stays. */
+static void __attribute__((noreturn))
+storage_failed(struct ops_ingest *g, const char *dir, const char *spool,
+    int why)
+{
+	struct msg *m = &g->m;
+	char *path;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		if (m->atts[i].tmp == NULL)
+			continue;
+		path = ops_path_join(m->atts[i].dir, m->atts[i].tmp);
+		(void)unlink(path);
+		free(path);
+	}
+	drop_spool(spool);
+	errno = why;
+	ops_dief(OPS_EX_IOERR, "%s", dir);
+}
+
+static int
+storage_error(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EROFS || e == EACCES ||
+	    e == EPERM || e == EIO;
+}
+
 /* The bytes of a kept attachment into a temp file in its directory. */
 static void
 take_bytes(struct ops_ingest *g, struct att *a, const char *root,
@@ -353,6 +385,8 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 	dirfd = ops_store_opendir(root, g->m.date, !g->dry_run);
 	saved = errno;
 	a->dir = ops_path_join(root, g->m.date);
+	if (dirfd < 0 && !g->dry_run && storage_error(saved))
+		storage_failed(g, a->dir, spool, saved);
 	if (dirfd < 0 && (saved == ELOOP || saved == ENOTDIR || !g->dry_run)) {
 		char *rel = var_relative(g, a->dir, NULL);
 		free(a->reason);
@@ -380,7 +414,7 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 	if (spool != NULL) {
 		if (ops_store_take_spool(dirfd, spool, a->sha, a->size, &a->tmp,
 		    err, sizeof(err)) != 0)
-			goto fail_err;
+			goto fail_io;
 	} else if (data != NULL) {
 		bytes = ops_b64_decode(data, strlen(data), &len);
 		if (bytes == NULL) {
@@ -395,7 +429,7 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 		}
 		if (ops_store_write_tmp(dirfd, bytes, len, &a->tmp, err,
 		    sizeof(err)) != 0)
-			goto fail_err;
+			goto fail_io;
 	} else {
 		snprintf(err, sizeof(err), "no bytes: neither \"spool\" nor "
 		    "\"data\" (mime-extract --no-data is for dry runs)");
@@ -404,6 +438,13 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 	free(bytes);
 	close(dirfd);
 	return;
+fail_io:
+	if (storage_error(errno)) {
+		saved = errno;
+		free(bytes);
+		close(dirfd);
+		storage_failed(g, a->dir, spool, saved);
+	}
 fail_err:
 	free(a->reason);
 	a->reason = ops_xstrdup(err);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen-mailbox.py DIR [N]: a mailbox (RFC 822 .eml files) for the fault and
+"""gen-mailbox.py DIR [N [KB]]: a mailbox (RFC 822 .eml files) for the fault and
 crash tests, deterministic: every outcome of receipt-store ingest, several
 attachments per message, names that collide, the same bytes twice in one
 message and across messages, mail from a sender not allowed.
@@ -7,7 +7,8 @@ message and across messages, mail from a sender not allowed.
 Subjects name what each message is for; "Plain" marks one whose bytes,
 name and date are its own, so failing it alone cannot change another
 message's receipt (tests/faults.bats).  N more messages (default 0), each
-with one PDF of its own name, make a longer run."""
+with one PDF of its own name and KB kilobytes (default 2), make a longer
+run or fill a disk."""
 import base64
 import os
 import random
@@ -78,6 +79,7 @@ def message(i, sender, subject, day, atts, authentic=True):
 def main():
     out = sys.argv[1]
     extra = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    kb = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     os.makedirs(out, exist_ok=True)
     shared = pdf(1000)                      # sent twice, in two messages
     twice = pdf(1001)                       # twice in one message
@@ -110,7 +112,7 @@ def main():
     ]
     for k in range(extra):
         msgs.append((SENDERS_OK[k % 3], f"Bulk receipt {k}", 14 + k % 15,
-                     [(f"bulk-{k}.pdf", PDF, pdf(100 + k, 2000))]))
+                     [(f"bulk-{k}.pdf", PDF, pdf(100 + k, kb * 1000))]))
     for i, m in enumerate(msgs, 1):
         sender, subject, day, atts = m[:4]
         authentic = m[4] if len(m) > 4 else True
