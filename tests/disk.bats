@@ -165,6 +165,27 @@ converged() {
 	converged
 }
 
+@test "the database on a full file system: exit 74 naming var/db and the room left; then the run converges" {
+	can_mount || skip "needs mount(2) for a size-limited tmpfs (root)"
+	reference
+	BASE="$BATS_TEST_TMPDIR/dbfull"
+	tmpfs "$BASE/var/db" 256k 700
+	fresh "$BASE"
+	receipt-store stats >/dev/null		# the environment, made
+	cat /dev/zero >var/db/filler 2>/dev/null || true
+	: >"$FAKE_LOG"
+	run --separate-stderr collect-from-gmail --force
+	echo "# var/db full: exit $status; $stderr" >&3
+	assert_failure 74
+	[[ "$stderr" =~ "receipt-store: db: mdb_txn_commit: "(No space left on device|Input/output error)" ("[0-9]+" kB free on the file system of $BASE/var/db)" ]]
+	[ "$(fake_count gmail.users.messages.get)" = 0 ]
+	rm var/db/filler
+	run collect-from-gmail --force
+	assert_success
+	clean
+	converged
+}
+
 @test "a read-only incoming directory: exit 74 and a clear error; nothing written there, nothing labelled imported" {
 	reference
 	BASE="$BATS_TEST_TMPDIR/ro"
