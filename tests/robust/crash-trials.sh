@@ -144,36 +144,27 @@ session() {
 	ps -s "$1" -o pid=,args= 2>/dev/null
 }
 
-# stage_of ARGS: the stage a command line is, or nothing.
-stage_of() {
-	case $1 in
-	"gmail-list "*) echo gmail-list ;;
-	"receipt-store filter"*) echo receipt-store-filter ;;
-	"gmail-fetch "*) echo gmail-fetch ;;
-	"mime-extract "*) echo mime-extract ;;
-	"receipt-store ingest "*) echo receipt-store-ingest ;;
-	"gmail-label "*|"gmail-label") echo gmail-label ;;
-	esac
+# stages_in SID: "PID STAGE" for each live stage of the session; the
+# driver is the session's leader, a zombie shows as [name].
+stages_in() {
+	session "$1" | awk -v sid="$1" '
+	    $2 ~ /^\[/ { next }
+	    $1 == sid { print $1, "driver"; next }
+	    $2 == "receipt-store" && ($3 == "filter" || $3 == "ingest") {
+		print $1, $2 "-" $3; next }
+	    $2 == "gmail-list" || $2 == "gmail-fetch" ||
+	    $2 == "mime-extract" || $2 == "gmail-label" { print $1, $2 }'
 }
 
 # stage_pid SID STAGE: the live process of that stage in the session.
 stage_pid() {
-	if [ "$2" = driver ]; then
-		session "$1" | awk -v p="$1" '$1 == p && $2 !~ /^\[/ { print $1 }'
-		return
-	fi
-	session "$1" | while read -r pid args; do
-		if [ "$(stage_of "$args")" = "$2" ]; then
-			echo "$pid"
-			break
-		fi
-	done
+	stages_in "$1" | awk -v s="$2" '$2 == s { print $1; exit }'
 }
 
 # alive PID STAGE: the process is still that stage, not a zombie (read
 # from /proc without a fork, so that the check costs no time).
 alive() {
-	read -r st <"/proc/$1/stat" 2>/dev/null || return 1
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
 	case $2 in
 	driver) comm="collect-from-gm" ;;	# the script's name, cut to 15
 	receipt-store-*) comm="receipt-store" ;;
@@ -182,6 +173,7 @@ alive() {
 	case $st in
 	*" ("*") Z "*|*" ("*") X "*) return 1 ;;
 	*" ($comm) "*) return 0 ;;
+	*" (setsid) "*) [ "$2" = driver ] ;;	# not yet the script
 	*) return 1 ;;
 	esac
 }
@@ -200,14 +192,7 @@ drain() {
 sample() {
 	while [ -n "$(session "$1")" ]; do
 		t=$(($(now_ms) - $2))
-		session "$1" | while read -r p args; do
-			if [ "$p" = "$1" ]; then
-				case $args in \[*) ;; *) echo "driver $t" ;; esac
-			else
-				s=$(stage_of "$args")
-				[ -z "$s" ] || echo "$s $t"
-			fi
-		done
+		stages_in "$1" | sed "s/^[0-9]* \(.*\)/\1 $t/"
 		sleep 0.003
 	done
 }
