@@ -212,6 +212,11 @@ SH
 		victim=$(pgrep -s "$driver" -f -n 'gmail-list|gmail-fetch|mime-extract|receipt-store|gmail-label' || echo $driver)
 		kill -9 "$victim" 2>/dev/null || true
 		wait $driver 2>/dev/null || true
+		# a killed driver's stages run on, holding the lock: let them end
+		for _ in $(seq 200); do
+			pgrep -s "$driver" >/dev/null || break
+			sleep 0.05
+		done
 		run collect --force
 		[ "$status" -le 1 ] || { echo "trial $trial: $output"; false; }
 		run receipt-store verify
