@@ -127,7 +127,7 @@ converged() {
 	tmpfs "$BASE/var" 1500k
 	fresh "$BASE"
 	run --separate-stderr collect-from-gmail --force
-	echo "# var/ full: exit $status; $stderr" >&3
+	echo "# var/ full: exit $status; $(tr "\n" " " <<<"$stderr")" >&3
 	assert_failure 74
 	[[ "$stderr" == *": No space left on device"* ]]
 	[[ "$stderr" == *"failed (exit 74)"* ]]
@@ -151,7 +151,7 @@ converged() {
 	# the spool stays on the larger file system: ingest copies across
 	tmpfs "$BASE/var/incoming" 700k
 	run --separate-stderr collect-from-gmail --force
-	echo "# incoming full: exit $status; $stderr" >&3
+	echo "# incoming full: exit $status; $(tr "\n" " " <<<"$stderr")" >&3
 	assert_failure 74
 	[[ "$stderr" =~ "receipt-store: $BASE/var/incoming/2026-11-"[0-9]+": No space left on device" ]]
 	[[ "$stderr" == *"receipt-store-ingest failed (exit 74)"* ]]
@@ -175,7 +175,7 @@ converged() {
 	cat /dev/zero >var/db/filler 2>/dev/null || true
 	: >"$FAKE_LOG"
 	run --separate-stderr collect-from-gmail --force
-	echo "# var/db full: exit $status; $stderr" >&3
+	echo "# var/db full: exit $status; $(tr "\n" " " <<<"$stderr")" >&3
 	assert_failure 74
 	[[ "$stderr" =~ "receipt-store: db: mdb_txn_commit: "(No space left on device|Input/output error)" ("[0-9]+" kB free on the file system of $BASE/var/db)" ]]
 	[ "$(fake_count gmail.users.messages.get)" = 0 ]
@@ -204,7 +204,7 @@ converged() {
 	run gmail-check
 	assert_line "incoming directory $BASE/var/incoming: FAIL: not writable: $why"
 	run --separate-stderr collect-from-gmail --force
-	echo "# incoming read-only: exit $status; $stderr" >&3
+	echo "# incoming read-only: exit $status; $(tr "\n" " " <<<"$stderr")" >&3
 	assert_failure 74
 	[[ "$stderr" =~ "receipt-store: $BASE/var/incoming/2026-11-"[0-9]+": $why" ]]
 	[ -z "$(find var/incoming -mindepth 1)" ]

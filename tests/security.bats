@@ -202,7 +202,7 @@ untouched() {
 		plant "$link" "${spec#*:}"
 		: >"$FAKE_LOG"
 		run --separate-stderr collect-from-gmail --force
-		echo "# var/$link: exit $status: $stderr" >&3
+		echo "# var/$link: exit $status: $(tr "\n" " " <<<"$stderr")" >&3
 		assert_failure 74
 		[[ "$stderr" == *"$BASE/var/$link: "*"symbolic link"* ]]
 		untouched
