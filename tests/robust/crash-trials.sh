@@ -76,9 +76,11 @@ rand() {	# sets r to a number in [0, $1)
 	rng=$(((rng * 1103515245 + 12345) % 2147483648))
 	r=$(((rng / 65536) % $1))
 }
-rand_seed() {
-	rng=$(((seed * 7919 + $1 * 104729 + 1) % 2147483648))
-	rand 2; rand 2; rand 2
+rand_seed() {	# the stream of trial $1: seed and trial hashed
+	x=$(((seed * 1000003 + $1) & 4294967295))
+	x=$((((x ^ (x >> 16)) * 73244475) & 4294967295))
+	x=$((((x ^ (x >> 16)) * 73244475) & 4294967295))
+	rng=$(((x ^ (x >> 16)) % 2147483648))
 }
 
 # ---- the fake Google, with a generated mailbox
