@@ -13,5 +13,4 @@ load helpers
 	echo "# ${lines[${#lines[@]} - 1]}" >&3
 	assert_success
 	assert_output --partial "converged 5/5"
-	assert_output --partial "5 kills"
 }
