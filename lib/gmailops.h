@@ -440,8 +440,9 @@ int	 ops_receipt_find(struct ops_store *s, const char *source,
 	    const char *msg_key, const char *part, uint64_t *id);
 int	 ops_receipt_by_sha(struct ops_store *s, const char *sha256,
 	    uint64_t *id);
-/* A receipt's storage_path (caller frees), or NULL. */
-char	*ops_receipt_path(struct ops_store *s, uint64_t id);
+/* A string field of a receipt, such as storage_path or state (caller
+ * frees), or NULL. */
+char	*ops_receipt_str(struct ops_store *s, uint64_t id, const char *field);
 
 struct ops_jobrun {
 	uint64_t	 id;
@@ -501,12 +502,14 @@ char	*ops_store_unique(int dirfd, const char *name,
 	    const struct ops_strmap *taken, const char *prefix);
 /* Moves a spool file (a ".spool-*" regular file of ours) into dirfd as a
  * new fsynced temp file, copying across file systems; checks its sha256
- * and size. 0 and *tmp (caller frees), or -1 with why in err. The spool
- * file is gone either way. */
+ * and size. 0 and *tmp (caller frees), or -1 with why in err and errno
+ * (EINVAL: a file that is not the record's). The spool file is gone
+ * either way. */
 int	 ops_store_take_spool(int dirfd, const char *spool,
 	    const char *sha256, long long size, char **tmp, char *err,
 	    size_t errlen);
-/* Writes bytes into dirfd as a new fsynced temp file: 0 and *tmp. */
+/* Writes bytes into dirfd as a new fsynced temp file: 0 and *tmp, or -1
+ * with why in err and errno. */
 int	 ops_store_write_tmp(int dirfd, const void *data, size_t len,
 	    char **tmp, char *err, size_t errlen);
 /* tmp → final in dirfd, never replacing: 0, 1 (final exists), -1/errno. */

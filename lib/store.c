@@ -3,6 +3,7 @@
  * LMDB values live in the map only while their transaction does, so every
  * value handed out is a copy. */
 #include <sys/file.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,16 +33,27 @@ struct ops_store {
 	int		 lockfd;
 };
 
-/* An LMDB failure: busy ones are temporary (75), the rest local I/O. */
+/* An LMDB failure: busy ones are temporary (75), the rest local I/O.
+ * LMDB reports a short write, as on a full file system, as EIO: the
+ * room left on var/db's file system says what it was. */
 static void __attribute__((noreturn))
-store_die(const char *what, int rc)
+store_die(const struct ops_store *s, const char *what, int rc)
 {
+	struct statvfs vfs;
+	char why[96] = "";
 	int code = OPS_EX_IOERR;
 
 	if (rc == MDB_READERS_FULL || rc == EAGAIN || rc == EBUSY)
 		code = OPS_EX_TEMPFAIL;
-	ops_die(code, "db: %s: %s%s", what, mdb_strerror(rc),
-	    rc == MDB_MAP_FULL ? " (the store has reached its 1 GiB map)" : "");
+	if (rc == MDB_MAP_FULL)
+		snprintf(why, sizeof(why), " (the store has reached its 1 GiB "
+		    "map)");
+	else if ((rc == EIO || rc == ENOSPC || rc == EDQUOT) &&
+	    statvfs(s->dir, &vfs) == 0)
+		snprintf(why, sizeof(why), " (%llu kB free on the file system "
+		    "of %s)", (unsigned long long)vfs.f_bavail * vfs.f_frsize /
+		    1024, s->dir);
+	ops_die(code, "db: %s: %s%s", what, mdb_strerror(rc), why);
 }
 
 /* Opens every sub-database in one transaction; write: create missing
@@ -54,7 +66,7 @@ open_dbis(struct ops_store *s, int write)
 
 	rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
 	if (rc != 0)
-		store_die("mdb_txn_begin", rc);
+		store_die(s, "mdb_txn_begin", rc);
 	for (i = 0; i < OPS_DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], write ? MDB_CREATE : 0,
 		    &s->dbi[i]);
@@ -64,13 +76,13 @@ open_dbis(struct ops_store *s, int write)
 		}
 		if (rc != 0) {
 			mdb_txn_abort(txn);
-			store_die(db_names[i], rc);
+			store_die(s, db_names[i], rc);
 		}
 	}
 	/* Committing (read-only too) makes the handles the environment's. */
 	rc = mdb_txn_commit(txn);
 	if (rc != 0)
-		store_die("mdb_txn_commit", rc);
+		store_die(s, "mdb_txn_commit", rc);
 	return 0;
 }
 
@@ -88,12 +100,12 @@ ops_store_open(const struct ops_config *c)
 		ops_dief(OPS_EX_IOERR, "%s", s->dir);
 	rc = mdb_env_create(&s->env);
 	if (rc != 0)
-		store_die("mdb_env_create", rc);
+		store_die(s, "mdb_env_create", rc);
 	rc = mdb_env_set_maxdbs(s->env, OPS_DB_COUNT);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, STORE_MAPSIZE);
 	if (rc != 0)
-		store_die("mdb_env_set", rc);
+		store_die(s, "mdb_env_set", rc);
 	rc = mdb_env_open(s->env, s->dir, 0, 0600);
 	if (rc != 0)
 		ops_die(rc == EAGAIN ? OPS_EX_TEMPFAIL : OPS_EX_IOERR,
@@ -158,7 +170,7 @@ ops_store_begin(struct ops_store *s, int write)
 	rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &s->txn);
 	if (rc != 0) {
 		s->txn = NULL;
-		store_die("mdb_txn_begin", rc);
+		store_die(s, "mdb_txn_begin", rc);
 	}
 }
 
@@ -169,7 +181,7 @@ ops_store_commit(struct ops_store *s)
 
 	s->txn = NULL;
 	if (rc != 0)
-		store_die("mdb_txn_commit", rc);
+		store_die(s, "mdb_txn_commit", rc);
 }
 
 void
@@ -224,7 +236,7 @@ ops_store_get(struct ops_store *s, enum ops_db db, const void *key,
 	if (rc == MDB_NOTFOUND)
 		return 1;
 	if (rc != 0)
-		store_die(db_names[db], rc);
+		store_die(s, db_names[db], rc);
 	if (val != NULL) {
 		*val = ops_xmalloc(v.mv_size + 1);
 		memcpy(*val, v.mv_data, v.mv_size);
@@ -247,7 +259,7 @@ ops_store_put(struct ops_store *s, enum ops_db db, const void *key,
 	if (rc == MDB_KEYEXIST && nooverwrite)
 		return 1;
 	if (rc != 0)
-		store_die(db_names[db], rc);
+		store_die(s, db_names[db], rc);
 	return 0;
 }
 
@@ -262,7 +274,7 @@ ops_store_del(struct ops_store *s, enum ops_db db, const void *key,
 	if (rc == MDB_NOTFOUND)
 		return 1;
 	if (rc != 0)
-		store_die(db_names[db], rc);
+		store_die(s, db_names[db], rc);
 	return 0;
 }
 
@@ -277,7 +289,7 @@ ops_store_each(struct ops_store *s, enum ops_db db, int reverse,
 
 	rc = mdb_cursor_open(need_txn(s), s->dbi[db], &cur);
 	if (rc != 0)
-		store_die("mdb_cursor_open", rc);
+		store_die(s, "mdb_cursor_open", rc);
 	ops_buf_init(&copy, 0);
 	rc = mdb_cursor_get(cur, &k, &v, reverse ? MDB_LAST : MDB_FIRST);
 	while (rc == 0) {
@@ -294,7 +306,7 @@ ops_store_each(struct ops_store *s, enum ops_db db, int reverse,
 	ops_buf_free(&copy);
 	mdb_cursor_close(cur);
 	if (ret == 0 && rc != 0 && rc != MDB_NOTFOUND)
-		store_die(db_names[db], rc);
+		store_die(s, db_names[db], rc);
 	return ret;
 }
 
@@ -325,6 +337,6 @@ ops_store_count(struct ops_store *s, enum ops_db db)
 
 	rc = mdb_stat(need_txn(s), s->dbi[db], &st);
 	if (rc != 0)
-		store_die("mdb_stat", rc);
+		store_die(s, "mdb_stat", rc);
 	return st.ms_entries;
 }

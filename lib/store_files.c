@@ -295,6 +295,8 @@ write_all(int fd, const void *data, size_t len)
 		n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0)
+			errno = ENOSPC;		/* no progress: no room */
 		if (n <= 0)
 			return -1;
 		p += n;
@@ -388,18 +390,20 @@ ops_store_take_spool(int dirfd, const char *spool, const char *sha256,
 	struct stat st, st2;
 	char hex[65];
 	long long got;
-	int fd = -1, out = -1, rc = -1;
+	int fd = -1, out = -1, rc = -1, why = EINVAL;
 
 	*tmp = NULL;
 	/* Only the spool files mime-extract makes: a record must not move
 	 * or delete anything else. */
 	if (strncmp(base, ".spool-", 7) != 0) {
 		snprintf(err, errlen, "spool: %s: not a spool file", spool);
+		errno = EINVAL;
 		return -1;
 	}
 	fd = open(spool, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "spool: %s: %s", spool, strerror(errno));
+		errno = EINVAL;		/* the record's file, not the storage */
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
@@ -407,9 +411,11 @@ ops_store_take_spool(int dirfd, const char *spool, const char *sha256,
 		snprintf(err, errlen, "spool: %s: not a spool file of ours",
 		    spool);
 		close(fd);
+		errno = EINVAL;
 		return -1;
 	}
 	if (hash_fd(fd, -1, hex, &got) != 0) {
+		why = errno;
 		snprintf(err, errlen, "spool: %s: %s", spool, strerror(errno));
 		goto unlink_spool;
 	}
@@ -419,11 +425,13 @@ ops_store_take_spool(int dirfd, const char *spool, const char *sha256,
 		goto unlink_spool;
 	}
 	if (fsync(fd) != 0 || fchmod(fd, FILE_MODE) != 0) {
+		why = errno;
 		snprintf(err, errlen, "spool: %s: %s", spool, strerror(errno));
 		goto unlink_spool;
 	}
 	out = new_tmp(dirfd, tmp);
 	if (out < 0) {
+		why = errno;
 		snprintf(err, errlen, "temp file: %s", strerror(errno));
 		goto unlink_spool;
 	}
@@ -439,12 +447,14 @@ ops_store_take_spool(int dirfd, const char *spool, const char *sha256,
 		goto out;
 	}
 	if (errno != EXDEV) {
+		why = errno;
 		snprintf(err, errlen, "spool: %s: rename: %s", spool,
 		    strerror(errno));
 		goto unlink_tmp;
 	}
 	/* Another file system: copy, checking the bytes once more. */
 	if (hash_fd(fd, out, hex, &got) != 0 || fsync(out) != 0) {
+		why = errno;
 		snprintf(err, errlen, "%s: %s", *tmp, strerror(errno));
 		goto unlink_tmp;
 	}
@@ -462,6 +472,7 @@ unlink_spool:
 	unlink(spool);
 out:
 	if (out >= 0 && close(out) != 0 && rc == 0) {
+		why = errno;
 		snprintf(err, errlen, "%s: %s", *tmp, strerror(errno));
 		unlinkat(dirfd, *tmp, 0);
 		free(*tmp);
@@ -469,6 +480,8 @@ out:
 		rc = -1;
 	}
 	close(fd);
+	if (rc != 0)
+		errno = why;
 	return rc;
 }
 
@@ -476,7 +489,7 @@ int
 ops_store_write_tmp(int dirfd, const void *data, size_t len, char **tmp,
     char *err, size_t errlen)
 {
-	int fd;
+	int fd, why;
 
 	fd = new_tmp(dirfd, tmp);
 	if (fd < 0) {
@@ -484,11 +497,13 @@ ops_store_write_tmp(int dirfd, const void *data, size_t len, char **tmp,
 		return -1;
 	}
 	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		why = errno;
 		snprintf(err, errlen, "%s: %s", *tmp, strerror(errno));
 		close(fd);
 		goto unlink;
 	}
 	if (close(fd) != 0) {
+		why = errno;
 		snprintf(err, errlen, "%s: %s", *tmp, strerror(errno));
 		goto unlink;
 	}
@@ -497,6 +512,7 @@ unlink:
 	unlinkat(dirfd, *tmp, 0);
 	free(*tmp);
 	*tmp = NULL;
+	errno = why;
 	return -1;
 }
 

@@ -303,21 +303,31 @@ find_duplicate(struct ops_ingest *g, struct att *a)
 {
 	struct msg *m = &g->m;
 	const char *where;
+	char *state = NULL;
 	uint64_t id;
 	int dup = 1;
 
+	a->outcome = "duplicate";
 	ops_store_begin(g->s, 0);
-	if (ops_receipt_find(g->s, m->source, m->msg_key, a->part, &id) == 0)
+	if (ops_receipt_find(g->s, m->source, m->msg_key, a->part, &id) == 0) {
 		a->reason = ops_xasprintf("already recorded as receipt %llu",
 		    (unsigned long long)id);
-	else if (ops_receipt_by_sha(g->s, a->sha, &id) == 0)
+		/* This very attachment, recorded by an earlier run or
+		 * adopted after a crash: one held in quarantine stays
+		 * quarantined, so that its message gets the verdict and
+		 * label an uninterrupted run gave it. */
+		state = ops_receipt_str(g->s, id, "state");
+		if (state != NULL && strcmp(state, "quarantined") == 0)
+			a->outcome = "quarantined";
+		free(state);
+	} else if (ops_receipt_by_sha(g->s, a->sha, &id) == 0)
 		a->reason = ops_xasprintf("same content as receipt %llu",
 		    (unsigned long long)id);
 	else
 		dup = 0;
 	if (dup) {
 		a->receipt_id = id;
-		a->storage_path = ops_receipt_path(g->s, id);
+		a->storage_path = ops_receipt_str(g->s, id, "storage_path");
 	}
 	ops_store_abort(g->s);
 	if (!dup) {
@@ -327,8 +337,39 @@ find_duplicate(struct ops_ingest *g, struct att *a)
 		a->reason = ops_xasprintf("same content as %s in this run",
 		    where);
 	}
-	a->outcome = "duplicate";
 	return 1;
+}
+
+/* A storage directory that cannot take a file (full, read-only, not
+ * writable, failing): every message after this one would fail the same
+ * way. The message's temp files and spool file are removed and ingest
+ * stops (74) before anything of it is recorded, so the next run takes it
+ * whole; what earlier messages made durable stays. */
+static void __attribute__((noreturn))
+storage_failed(struct ops_ingest *g, const char *dir, const char *spool,
+    int why)
+{
+	struct msg *m = &g->m;
+	char *path;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		if (m->atts[i].tmp == NULL)
+			continue;
+		path = ops_path_join(m->atts[i].dir, m->atts[i].tmp);
+		(void)unlink(path);
+		free(path);
+	}
+	drop_spool(spool);
+	errno = why;
+	ops_dief(OPS_EX_IOERR, "%s", dir);
+}
+
+static int
+storage_error(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EROFS || e == EACCES ||
+	    e == EPERM || e == EIO;
 }
 
 /* The bytes of a kept attachment into a temp file in its directory. */
@@ -344,6 +385,8 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 	dirfd = ops_store_opendir(root, g->m.date, !g->dry_run);
 	saved = errno;
 	a->dir = ops_path_join(root, g->m.date);
+	if (dirfd < 0 && !g->dry_run && storage_error(saved))
+		storage_failed(g, a->dir, spool, saved);
 	if (dirfd < 0 && (saved == ELOOP || saved == ENOTDIR || !g->dry_run)) {
 		char *rel = var_relative(g, a->dir, NULL);
 		free(a->reason);
@@ -371,7 +414,7 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 	if (spool != NULL) {
 		if (ops_store_take_spool(dirfd, spool, a->sha, a->size, &a->tmp,
 		    err, sizeof(err)) != 0)
-			goto fail_err;
+			goto fail_io;
 	} else if (data != NULL) {
 		bytes = ops_b64_decode(data, strlen(data), &len);
 		if (bytes == NULL) {
@@ -386,7 +429,7 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 		}
 		if (ops_store_write_tmp(dirfd, bytes, len, &a->tmp, err,
 		    sizeof(err)) != 0)
-			goto fail_err;
+			goto fail_io;
 	} else {
 		snprintf(err, sizeof(err), "no bytes: neither \"spool\" nor "
 		    "\"data\" (mime-extract --no-data is for dry runs)");
@@ -395,6 +438,13 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 	free(bytes);
 	close(dirfd);
 	return;
+fail_io:
+	if (storage_error(errno)) {
+		saved = errno;
+		free(bytes);
+		close(dirfd);
+		storage_failed(g, a->dir, spool, saved);
+	}
 fail_err:
 	free(a->reason);
 	a->reason = ops_xstrdup(err);

@@ -153,23 +153,23 @@ out:
 }
 
 char *
-ops_receipt_path(struct ops_store *s, uint64_t id)
+ops_receipt_str(struct ops_store *s, uint64_t id, const char *field)
 {
 	unsigned char idk[8];
 	const char *p;
-	char *text, *path = NULL;
+	char *text, *str = NULL;
 	yajl_val v;
 
 	ops_store_idkey(id, idk);
 	if (ops_store_get(s, OPS_DB_RECEIPTS, idk, sizeof(idk), &text, NULL))
 		return NULL;
 	v = ops_json_parse(text, NULL, 0);
-	p = ops_json_str(v, "storage_path");
+	p = ops_json_str(v, field);
 	if (p != NULL)
-		path = ops_xstrdup(p);
+		str = ops_xstrdup(p);
 	yajl_tree_free(v);
 	free(text);
-	return path;
+	return str;
 }
 
 /* ---- JobRuns ---- */

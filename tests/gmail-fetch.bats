@@ -76,6 +76,17 @@ faults() {
 	[ "$(fake_count gmail.users.messages.get)" = 3 ]
 }
 
+@test "a message_result (receipt-store filter's, for gmail-label) passes through, never fetched" {
+	insert 1
+	a=$(sed -n 1p ids)
+	printf '{"type":"message_result","id":"%s","msg_key":"%s","verdict":"imported"}\n{"type":"ref","id":"%s"}\n' "$a" "$a" "$a" >in
+	run gmail-fetch <in
+	assert_success
+	[ "$(sed -n 1p <<<"$output")" = "$(sed -n 1p in)" ]
+	[ "$(sed -n 2p <<<"$output" | jq -r .type)" = raw ]
+	[ "$(fake_count gmail.users.messages.get)" = 1 ]
+}
+
 @test "-j 4 keeps four requests in flight (latency 300 ms, 8 messages), output still in input order" {
 	insert 8
 	refs >in

@@ -293,10 +293,12 @@ files() {
 	run receipt-store list --state quarantined
 	[ "${#lines[@]}" = 4 ]
 	jq -se 'all(.[]; .state == "quarantined" and (.reason | type) == "string")' <<<"$output"
-	# a re-run quarantines nothing again
+	# a re-run quarantines nothing again: what is held stays held
 	sed -i 's/"spool":"[^"]*"/"spool":null/' in
 	run receipt-store -o MAX_SIZE_BYTES=1K ingest <in
-	jq -se '[.[] | select(.type == "attachment_result") | .outcome] | all(. == "duplicate")' <<<"$output"
+	jq -se '[.[] | select(.type == "attachment_result") | .outcome] ==
+	    ["quarantined", "quarantined", "quarantined", "quarantined", "duplicate"]' <<<"$output"
+	jq -se 'all(.[] | select(.type == "attachment_result"); .reason | startswith("already recorded as receipt"))' <<<"$output"
 	[ "$(find var/quarantine -type f | wc -l)" = 4 ]
 }
 
@@ -414,6 +416,24 @@ files() {
 	run receipt-store filter <refs
 	assert_success
 	assert_output "$(printf '%s\n' '{"id":"m4"}' '{"id":"m5","threadId":"t5"}' '{"type":"other"}')"
+}
+
+@test "filter, labels on: a handled ref to label becomes its message_result again; others are dropped" {
+	export OPS_GMAIL_COLLECT_APPLY_LABELS=true
+	{ msg m1 1; att m1 2 "$FIX/a.pdf"
+	  msg m2 1 x@evil.example; att m2 2 "$FIX/b.pdf"
+	  msg m3 1; att m3 2 "$FIX/broken.pdf" scan.pdf application/pdf "PDF without %%EOF"
+	  msg m4 2; att m4 2 "$FIX/c.pdf"; att m4 3 "$FIX/x.zip" invoice.pdf application/zip - application/pdf
+	  msg m5 0; } | ingest >/dev/null
+	printf '{"type":"ref","id":"%s","threadId":"t"}\n' m1 m2 m3 m4 m5 >refs
+	printf '{"id":"m1"}\n{"type":"ref","id":"m6","threadId":"t6"}\n' >>refs
+	run receipt-store filter <refs
+	assert_success
+	assert_output "$(printf '%s\n' \
+	    '{"type":"message_result","id":"m1","msg_key":"m1","verdict":"imported","stored":1,"duplicates":0,"quarantined":0,"skipped":0,"dry_run":false}' \
+	    '{"type":"message_result","id":"m3","msg_key":"m3","verdict":"quarantined","stored":0,"duplicates":0,"quarantined":1,"skipped":0,"dry_run":false}' \
+	    '{"type":"message_result","id":"m4","msg_key":"m4","verdict":"mixed","stored":1,"duplicates":0,"quarantined":1,"skipped":0,"dry_run":false}' \
+	    '{"type":"ref","id":"m6","threadId":"t6"}')"
 }
 
 @test "an error record is passed through, kept in the ledger as error, and counted" {
@@ -605,6 +625,38 @@ files() {
 	[ "$(result outcome 1)" = duplicate ]
 	[ "$(result outcome 2)" = duplicate ]
 	[ "$(files | wc -l)" = 2 ]
+}
+
+@test "crash after the rename of a mixed message: fetched again, its quarantined part stays quarantined" {
+	mixed() {
+		msg m1 2 billing@shop.example 2026-11-20T08:00:00Z
+		att m1 2 "$FIX/a.pdf"
+		att m1 3 "$FIX/broken.pdf" scan.pdf application/pdf "PDF without %%EOF"
+	}
+	mixed >in
+	run ingest <in
+	[ "$(verdict)" = mixed ]
+	want=$(records | jq -c 'select(.type == "message_result") | del(.dry_run)')
+	rm -rf var
+	mixed >in
+	GMAIL_OPS_TEST_CRASH=publish run ingest <in
+	assert_failure 137
+	run ingest </dev/null
+	assert_success
+	assert_output --partial "recovery: adopted quarantine/2026-11-20/scan.pdf"
+	mixed >in
+	run ingest <in
+	assert_success
+	[ "$(result outcome 1)" = duplicate ]
+	[ "$(result outcome 2)" = quarantined ]
+	[ "$(result reason 2)" = "already recorded as receipt 2" ]
+	[ "$(result storage_path 2)" = quarantine/2026-11-20/scan.pdf ]
+	[ "$(verdict)" = mixed ]
+	[ "$(records | jq -c 'select(.type == "message_result") | del(.dry_run, .stored, .duplicates)')" = \
+	    "$(jq -c 'del(.stored, .duplicates)' <<<"$want")" ]
+	[ "$(files | wc -l)" = 2 ]
+	run receipt-store verify
+	assert_success
 }
 
 @test "a stray temp file in a date directory is removed by the next ingest" {

@@ -262,14 +262,18 @@ flush_ready(struct fetch *f)
 }
 
 /* Is this record a request to fetch? Any record with an "id", whatever
- * its type (gmail-ops(7)); records without one, or with a null one,
- * pass through. 1, 0, or -1 for a bad id (warned). */
+ * its type (gmail-ops(7)), but a message_result: a report on a message
+ * already handled (receipt-store filter's, for gmail-label). Records
+ * without an id, or with a null one, pass through. 1, 0, or -1 for a bad
+ * id (warned). */
 static int
 wants_fetch(struct fetch *f, struct ops_ndjson *r, yajl_val rec)
 {
 	yajl_val id = ops_json_get(rec, "id");
+	const char *type = ops_json_str(rec, "type");
 
-	if (id == NULL || YAJL_IS_NULL(id))
+	if (id == NULL || YAJL_IS_NULL(id) ||
+	    (type != NULL && strcmp(type, "message_result") == 0))
 		return 0;
 	if (!YAJL_IS_STRING(id) || !ops_gmail_id_ok(YAJL_GET_STRING(id))) {
 		progress_clear(f);

@@ -308,18 +308,46 @@ print_summary(const struct ops_jobrun *j)
 
 /* ---- the commands ---- */
 
+/* A message handled by an earlier run, named again by gmail-list: gmail-list
+ * leaves out the labelled ones, so its label change was lost (gmail-label
+ * failed or died after ingest). Its message_result, made again from the
+ * ledger, goes on to gmail-label instead of a fetch. */
 static int
-cmd_filter(struct ops_store *s, const struct args *a, char **ops)
+relabel(struct ops_jw *w, yajl_val v, const char *id,
+    const struct ops_ledger *l)
+{
+	const char *type = ops_json_str(v, "type");
+
+	if (type == NULL || strcmp(type, "ref") != 0 ||
+	    (strcmp(l->verdict, "imported") != 0 &&
+	    strcmp(l->verdict, "quarantined") != 0 &&
+	    strcmp(l->verdict, "mixed") != 0))
+		return 0;
+	ops_jw_open(w);
+	ops_jw_str(w, "type", "message_result");
+	ops_jw_str(w, "id", id);
+	ops_jw_str(w, "msg_key", id);
+	ops_jw_str(w, "verdict", l->verdict);
+	ops_jw_int(w, "stored", l->stored);
+	ops_jw_int(w, "duplicates", l->duplicates);
+	ops_jw_int(w, "quarantined", l->quarantined);
+	ops_jw_int(w, "skipped", l->skipped);
+	ops_jw_bool(w, "dry_run", 0);
+	ops_jw_close(w);
+	return 1;
+}
+
+static int
+cmd_filter(struct ops_store *s, const struct ops_config *c)
 {
 	struct ops_ndjson *r = ops_ndjson_open(stdin, NULL, 0);
 	struct ops_jw *w = ops_jw_new();
+	int labels = ops_config_bool(c, "APPLY_LABELS");
 	struct ops_ledger l;
 	const char *id;
 	yajl_val v;
-	int rc, drop;
+	int rc, drop, out;
 
-	(void)a;
-	(void)ops;
 	for (;;) {
 		rc = ops_ndjson_next(r, &v);
 		if (rc != 1)
@@ -332,11 +360,11 @@ cmd_filter(struct ops_store *s, const struct args *a, char **ops)
 			    ops_ledger_final(&l);
 			ops_store_abort(s);
 		}
-		if (!drop) {
+		out = !drop || (labels && relabel(w, v, id, &l));
+		if (!drop)
 			ops_jw_value(w, v);
-			if (ops_jw_emit(w, stdout) != 0)
-				ops_die(OPS_EX_IOERR, "stdout: write error");
-		}
+		if (out && ops_jw_emit(w, stdout) != 0)
+			ops_die(OPS_EX_IOERR, "stdout: write error");
 		yajl_tree_free(v);
 	}
 	rc = rc < 0 || ops_ndjson_bad(r) > 0 ? OPS_EX_PARTIAL : OPS_EX_OK;
@@ -784,7 +812,7 @@ main(int argc, char *argv[])
 	c = ops_cli_config(&a.cli);
 	s = ops_store_open(c);
 	if (strcmp(cmd, "filter") == 0)
-		rc = cmd_filter(s, &a, ops);
+		rc = cmd_filter(s, c);
 	else if (strcmp(cmd, "ingest") == 0)
 		rc = cmd_ingest(s, c, &a);
 	else if (strcmp(cmd, "job-open") == 0)

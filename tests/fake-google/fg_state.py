@@ -303,8 +303,11 @@ class State:
             if s["fail_rate"] and re.search(s["fail_match"], endpoint) \
                     and self.rng.random() < float(s["fail_rate"]):
                 self.counts["random_faults"] += 1
-                return {"status": int(self.rng.choice(s["fail_statuses"] or [503])),
-                        "kind": "error", "random": True}
+                pick = self.rng.choice(s["fail_statuses"] or [503])
+                if isinstance(pick, dict):  # a rule's answer: kind, status, reason
+                    return dict(pick, kind=pick.get("kind", "error"),
+                                status=int(pick.get("status", 503)), random=True)
+                return {"status": int(pick), "kind": "error", "random": True}
         return None
 
     # ------------------------------------------------------------ send-as
@@ -368,8 +371,12 @@ def _check_type(key, value):
     if key in _STRINGS and not isinstance(value, str):
         raise ValueError("%s must be a string" % key)
     if key == "fail_statuses" and not (isinstance(value, list) and all(
-            isinstance(v, int) for v in value)):
-        raise ValueError("fail_statuses must be a list of HTTP statuses")
+            (isinstance(v, int) and not isinstance(v, bool)) or (
+                isinstance(v, dict) and v.get("kind", "error") in ("error", "reset", "truncate")
+                and set(v) <= {"kind", "status", "reason", "message", "status_name"})
+            for v in value)):
+        raise ValueError("fail_statuses must be a list of HTTP statuses or of "
+                         "{kind: error|reset|truncate, status, reason, message, status_name}")
     if key == "runtime_sa_scopes" and not (isinstance(value, list) and all(
             isinstance(v, str) for v in value)):
         raise ValueError("runtime_sa_scopes must be a list of strings")

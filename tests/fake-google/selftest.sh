@@ -297,7 +297,13 @@ ctl POST config '{"seed":42}' >/dev/null
 R2=$(quota_run 20 "$G/profile" | tr '\n' ' ')
 check "random faults seeded" "$R1" "$R2"
 check_match "random faults happen" "$R1" "500"
-ctl POST config '{"fail_rate":0}' >/dev/null
+ctl POST config '{"fail_rate":1,"fail_statuses":[{"kind":"reset"}]}' >/dev/null
+curl -s -o /dev/null -H "Authorization: Bearer $AT" "$G/profile"; rc=$?
+check_match "random reset -> curl error" "$rc" "^(52|56)$"
+ctl POST config '{"fail_statuses":[{"status":403,"reason":"userRateLimitExceeded"}]}' >/dev/null
+check "random 403 rate" "$(gm "$G/profile" | jq -c '[.error.code,.error.errors[0].reason]')" '[403,"userRateLimitExceeded"]'
+check "bad random fault refused" "$(status -X POST -H 'Content-Type: application/json' --data '{"fail_statuses":[{"kind":"hang"}]}' "$B/_fake/config")" 400
+ctl POST config '{"fail_rate":0,"fail_statuses":[503]}' >/dev/null
 
 # ------------------------------------------------------------------ latency / concurrency
 ctl POST config '{"latency_ms":400,"max_concurrent":1}' >/dev/null
