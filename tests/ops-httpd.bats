@@ -136,8 +136,9 @@ jobruns() {
 # hold_lock: another run holds the driver's lock until the test ends.
 hold_lock() {
 	mkdir -p var/locks
-	# The holder is the sleep itself: killing it frees the lock.
-	(exec 8>>var/locks/collect_from_gmail.lock && flock -n 8 && exec sleep 600) 3>&- &
+	# The holder is the sleep itself: killing it frees the lock. It
+	# waits for the lock, so the probe below cannot make it give up.
+	(exec 8>>var/locks/collect_from_gmail.lock && flock 8 && exec sleep 600) 3>&- &
 	LOCK_PID=$!
 	local i=0
 	while flock -n var/locks/collect_from_gmail.lock true; do
