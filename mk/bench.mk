@@ -1,0 +1,16 @@
+# mk/bench.mk: the benchmarks of the performance issue besides
+# bench/collect-quota.sh (quota thrift against the ideal and the seed's
+# flow, and the idle run) and bench/mail-track.sh, which `make bench` runs
+# itself. Figures as ratios against peers and limits measured in the same
+# run, in bench/results/.
+#   bench/local-throughput.sh  mime-extract | receipt-store beside Python's
+#                              email, ripmime, munpack and the limit
+#                              (BENCH_LOCAL_MESSAGES, default 5000)
+#   bench/peak-rss.sh          peak RSS of each stage at 1,000 and 10,000
+#                              messages (BENCH_RSS_SIZES)
+
+.PHONY: bench-local
+
+bench-local: all
+	sh bench/local-throughput.sh
+	sh bench/peak-rss.sh
