@@ -89,7 +89,8 @@ test: check
 lint:
 	mandoc -Tlint -W warning $(MAN)
 	@if [ -n "$(SCRIPTS)" ]; then shellcheck -S warning $(SCRIPTS:%=scripts/%); fi
-	shellcheck -S warning scripts/install-deps scripts/demo bench/collect-quota.sh bench/mail-track.sh
+	shellcheck -S warning scripts/install-deps scripts/demo bench/collect-quota.sh bench/mail-track.sh \
+	    bench/local-throughput.sh bench/peak-rss.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -100,6 +101,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	sh bench/collect-quota.sh
 	sh bench/mail-track.sh
+	@$(MAKE) --no-print-directory bench-local
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
