@@ -57,52 +57,68 @@ ops_b64_encode(const void *p, size_t n)
 	return b64_encode(p, n, b64_std, 1);
 }
 
-static int
-b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
+/* A character's value plus one, either alphabet; 0: not base64. */
+static const unsigned char b64_value[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
+	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27,
+	['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+	['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
+	['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47,
+	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,
+	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
+	['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62,
+	['+'] = 63, ['-'] = 63, ['/'] = 64, ['_'] = 64
+};
 
 unsigned char *
 ops_b64_decode(const char *s, size_t slen, size_t *outlen)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	unsigned char *out;
-	unsigned long acc = 0;
+	unsigned long w;
 	size_t i, o = 0;
-	int bits = 0, v;
+	unsigned a, b, c, d;
 
 	while (slen > 0 && s[slen - 1] == '=')
 		slen--;
-	out = ops_xmalloc(slen / 4 * 3 + 3);
-	for (i = 0; i < slen; i++) {
-		v = b64_value((unsigned char)s[i]);
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6 | (unsigned long)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits & 0xff);
-		}
-	}
-	if (bits >= 6) {		/* one lone character: not base64 */
-		free(out);
+	if (slen % 4 == 1)		/* one lone character: not base64 */
 		return NULL;
+	out = ops_xmalloc(slen / 4 * 3 + 3);
+	/* Four characters, three bytes at a time. */
+	for (i = 0; i + 4 <= slen; i += 4) {
+		a = b64_value[u[i]];
+		b = b64_value[u[i + 1]];
+		c = b64_value[u[i + 2]];
+		d = b64_value[u[i + 3]];
+		if (a == 0 || b == 0 || c == 0 || d == 0)
+			goto bad;
+		w = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 |
+		    (unsigned long)(c - 1) << 6 | (unsigned long)(d - 1);
+		out[o++] = (unsigned char)(w >> 16);
+		out[o++] = (unsigned char)(w >> 8);
+		out[o++] = (unsigned char)w;
+	}
+	if (i < slen) {			/* two or three left: one or two bytes */
+		a = b64_value[u[i]];
+		b = b64_value[u[i + 1]];
+		c = i + 2 < slen ? b64_value[u[i + 2]] : 1;
+		if (a == 0 || b == 0 || c == 0)
+			goto bad;
+		w = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 |
+		    (unsigned long)(c - 1) << 6;
+		out[o++] = (unsigned char)(w >> 16);
+		if (i + 2 < slen)
+			out[o++] = (unsigned char)(w >> 8);
 	}
 	*outlen = o;
 	return out;
+bad:
+	free(out);
+	return NULL;
 }
 
 int

@@ -116,6 +116,10 @@ struct ops_ndjson;
 /* fp's descriptor is read directly (records stream through pipes), so
  * nothing may have been read from fp through stdio before. */
 struct ops_ndjson *ops_ndjson_open(FILE *fp, const char *name, size_t maxline);
+/* The same over a reader that returns what there is (a count, 0 at the
+ * end, -1/errno), as read(2) does. */
+struct ops_ndjson *ops_ndjson_open_reader(ssize_t (*rd)(void *arg, char *buf,
+	    size_t size), void *arg, const char *name, size_t maxline);
 /* 1: *out is an object (caller yajl_tree_free()s); 0: end; -1: read error.
  * Bad lines are reported as "prog: NAME: line N: why" and counted. */
 int	 ops_ndjson_next(struct ops_ndjson *r, yajl_val *out);
@@ -594,6 +598,8 @@ struct ops_mime_raw {				/* a raw message */
 	uint64_t	 size;			/* bytes seen */
 	char		 sha256[65];		/* hex, or "" if not known */
 	unsigned long	 n;			/* number in its file, from 1 */
+	int		 no_hash;		/* keyed otherwise: no
+						 * raw_sha256 (it stays "") */
 };
 enum ops_mime_out { OPS_MIME_OUT_DATA, OPS_MIME_OUT_SPOOL, OPS_MIME_OUT_NONE };
 struct ops_mime_body {				/* a part's decoded bytes */
@@ -630,9 +636,21 @@ int	 ops_mime_auth_parse(const char *value, const char *authserv,
 	    struct ops_mime_auth *a);
 void	 ops_mime_auth_free(struct ops_mime_auth *a);
 /* What fp holds: NDJSON if its first non-blank byte is '{', an mbox if
- * it starts with "From ", else one RFC 822 message. Returns a stream
- * reading fp from the start (caller fcloses it, then fp); NULL/errno. */
+ * it starts with "From ", else one RFC 822 message. Its first bytes are
+ * read with read(2) on its descriptor (fp's stdio buffer is never used);
+ * NULL/errno. */
 enum ops_mime_kind { OPS_MIME_NDJSON, OPS_MIME_MBOX, OPS_MIME_RFC822 };
+struct ops_mime_peek;
+struct ops_mime_peek *ops_mime_peek_open(FILE *fp, enum ops_mime_kind *kind);
+/* fp's bytes from its start: the peeked ones, then read(2): what is
+ * there, never waiting for more (an ops_ndjson_open_reader() reader).
+ * Its count, 0 at the end, -1/errno. */
+ssize_t	 ops_mime_peek_read(void *peek, char *buf, size_t size);
+/* The same bytes as a stream; fclose it before ops_mime_peek_close(). */
+FILE	*ops_mime_peek_stream(struct ops_mime_peek *p);
+void	 ops_mime_peek_close(struct ops_mime_peek *p);
+/* Both in one: a stream that frees the peek when closed (caller fcloses
+ * it, then fp). */
 FILE	*ops_mime_peek(FILE *fp, enum ops_mime_kind *kind);
 /* Raw messages of an mbox or RFC 822 stream, each at most max bytes
  * held (a larger one is counted and hashed, its data NULL). */

@@ -620,7 +620,9 @@ ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 		gmime_init();
 		gmime_ready = 1;
 	}
-	if (raw->data != NULL && raw->sha256[0] == '\0')
+	if (raw->no_hash)
+		m->raw_sha256[0] = '\0';
+	else if (raw->data != NULL && raw->sha256[0] == '\0')
 		sha256_hex(raw->data, raw->len, m->raw_sha256);
 	else
 		memcpy(m->raw_sha256, raw->sha256, sizeof(m->raw_sha256));

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -18,93 +19,135 @@
 
 /* --- peeking ---------------------------------------------------------- */
 
-struct peek {
-	FILE		*fp;
+/* The first bytes are read with read(2), never through fp's stdio buffer,
+ * so what follows them can be read from the descriptor in large pieces:
+ * whatever a pipe holds, never waiting for more. */
+struct ops_mime_peek {
+	int		 fd;
 	unsigned char	 head[PEEK_MAX + 8];
 	size_t		 pos, len;
-	int		 regular;	/* a file: reads never wait */
 };
 
+/* One read(2) more into head: its count, 0 at the end, -1/errno. */
 static ssize_t
-peek_read(void *cookie, char *buf, size_t size)
+peek_fill(struct ops_mime_peek *p)
 {
-	struct peek *p = cookie;
-	size_t n;
+	ssize_t n;
+
+	do
+		n = read(p->fd, p->head + p->len, sizeof(p->head) - p->len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		p->len += (size_t)n;
+	return n;
+}
+
+struct ops_mime_peek *
+ops_mime_peek_open(FILE *fp, enum ops_mime_kind *kind)
+{
+	struct ops_mime_peek *p = ops_xmalloc(sizeof(*p));
+	size_t i = 0;
+	ssize_t n = 1;
+	int c;
+
+	p->fd = fileno(fp);
+	p->pos = p->len = 0;
+	*kind = OPS_MIME_RFC822;
+	if (p->fd < 0) {
+		free(p);
+		errno = EBADF;
+		return NULL;
+	}
+	while (i < PEEK_MAX) {
+		if (i == p->len && (n = peek_fill(p)) <= 0)
+			break;
+		c = p->head[i++];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '{')
+			*kind = OPS_MIME_NDJSON;
+		else if (c == 'F' && i == 1) {
+			while (p->len < 5 && (n = peek_fill(p)) > 0)
+				;
+			if (p->len >= 5 && memcmp(p->head, "From ", 5) == 0)
+				*kind = OPS_MIME_MBOX;
+		}
+		break;
+	}
+	if (n < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+ssize_t
+ops_mime_peek_read(void *arg, char *buf, size_t size)
+{
+	struct ops_mime_peek *p = arg;
+	ssize_t n;
 
 	if (p->pos < p->len) {
-		n = p->len - p->pos < size ? p->len - p->pos : size;
-		memcpy(buf, p->head + p->pos, n);
-		p->pos += n;
-		return (ssize_t)n;
+		n = (ssize_t)(p->len - p->pos < size ? p->len - p->pos : size);
+		memcpy(buf, p->head + p->pos, (size_t)n);
+		p->pos += (size_t)n;
+		return n;
 	}
-	if (p->regular) {
-		n = fread(buf, 1, size, p->fp);
-		return n == 0 && ferror(p->fp) ? -1 : (ssize_t)n;
-	}
-	/* A pipe: a line at a time, never waiting for a full buffer. */
-	for (n = 0; n < size; ) {
-		int c = getc(p->fp);
-		if (c == EOF)
-			break;
-		buf[n++] = (char)c;
-		if (c == '\n')
-			break;
-	}
-	return n == 0 && ferror(p->fp) ? -1 : (ssize_t)n;
+	do
+		n = read(p->fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+void
+ops_mime_peek_close(struct ops_mime_peek *p)
+{
+	free(p);
 }
 
 static int
 peek_close(void *cookie)
 {
-	free(cookie);
+	ops_mime_peek_close(cookie);
 	return 0;
+}
+
+static int
+peek_keep(void *cookie)
+{
+	(void)cookie;
+	return 0;
+}
+
+/* A stream of the peeked bytes and the rest; closing it frees p when
+ * owned. */
+static FILE *
+peek_stream(struct ops_mime_peek *p, int owned)
+{
+	cookie_io_functions_t io = {
+		.read = ops_mime_peek_read,
+		.close = owned ? peek_close : peek_keep
+	};
+
+	return fopencookie(p, "r", io);
+}
+
+FILE *
+ops_mime_peek_stream(struct ops_mime_peek *p)
+{
+	return peek_stream(p, 0);
 }
 
 FILE *
 ops_mime_peek(FILE *fp, enum ops_mime_kind *kind)
 {
-	static const cookie_io_functions_t io = {
-		.read = peek_read, .close = peek_close
-	};
-	struct peek *p = ops_xmalloc(sizeof(*p));
-	struct stat st;
+	struct ops_mime_peek *p = ops_mime_peek_open(fp, kind);
 	FILE *out;
-	int c;
 
-	p->fp = fp;
-	p->pos = p->len = 0;
-	p->regular = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode);
-	*kind = OPS_MIME_RFC822;
-	/* One byte at a time: a pipe's first record may be all there is
-	 * for a while, and must not wait for a full buffer. */
-	while (p->len < PEEK_MAX) {
-		c = getc(fp);
-		if (c == EOF)
-			break;
-		p->head[p->len++] = (unsigned char)c;
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if (c == '{')
-			*kind = OPS_MIME_NDJSON;
-		else if (c == 'F' && p->len == 1) {
-			while (p->len < 5) {
-				c = getc(fp);
-				if (c == EOF)
-					break;
-				p->head[p->len++] = (unsigned char)c;
-			}
-			if (p->len == 5 && memcmp(p->head, "From ", 5) == 0)
-				*kind = OPS_MIME_MBOX;
-		}
-		break;
-	}
-	if (ferror(fp)) {
-		free(p);
+	if (p == NULL)
 		return NULL;
-	}
-	out = fopencookie(p, "r", io);
-	if (out == NULL)
-		free(p);
+	if ((out = peek_stream(p, 1)) == NULL)
+		ops_mime_peek_close(p);
 	return out;
 }
 

@@ -10,6 +10,8 @@
 
 struct ops_ndjson {
 	FILE		*fp;
+	ssize_t		(*rd)(void *, char *, size_t);	/* or a reader */
+	void		*rd_arg;
 	char		*name;
 	size_t		 maxline;
 	unsigned long	 lineno;
@@ -26,6 +28,8 @@ ops_ndjson_open(FILE *fp, const char *name, size_t maxline)
 	struct ops_ndjson *r = ops_xmalloc(sizeof(*r));
 
 	r->fp = fp;
+	r->rd = NULL;
+	r->rd_arg = NULL;
 	r->name = ops_xstrdup(name != NULL ? name : "");
 	r->maxline = maxline != 0 ? maxline : OPS_NDJSON_MAX_LINE;
 	r->lineno = 0;
@@ -38,6 +42,17 @@ ops_ndjson_open(FILE *fp, const char *name, size_t maxline)
 	return r;
 }
 
+struct ops_ndjson *
+ops_ndjson_open_reader(ssize_t (*rd)(void *, char *, size_t), void *arg,
+    const char *name, size_t maxline)
+{
+	struct ops_ndjson *r = ops_ndjson_open(NULL, name, maxline);
+
+	r->rd = rd;
+	r->rd_arg = arg;
+	return r;
+}
+
 /* Fills the chunk with what is there now, never waiting for a full
  * chunk: a record must reach the next stage as soon as it is written.
  * A stream with a descriptor is read directly; another (a cookie
@@ -45,10 +60,15 @@ ops_ndjson_open(FILE *fp, const char *name, size_t maxline)
 static int
 chunk_read(struct ops_ndjson *r)
 {
-	int fd = fileno(r->fp), c;
+	int fd, c;
 	ssize_t n;
 
-	if (fd >= 0) {
+	if (r->rd != NULL) {
+		n = r->rd(r->rd_arg, r->chunk, sizeof(r->chunk));
+		r->fill = n > 0 ? (size_t)n : 0;
+		return n < 0 ? -1 : 0;
+	}
+	if ((fd = fileno(r->fp)) >= 0) {
 		do
 			n = read(fd, r->chunk, sizeof(r->chunk));
 		while (n < 0 && errno == EINTR);

@@ -215,6 +215,7 @@ message(struct run *r, const struct origin *o, struct ops_mime_raw *raw)
 	char *key;
 	size_t i;
 
+	raw->no_hash = id != NULL;	/* a Gmail record is keyed by its id */
 	if (ops_mime_parse(raw, &m) != 0) {
 		ops_warnx("%s: %s", where(o), m.error);
 		r->failed++;
@@ -276,9 +277,10 @@ raw_decode(const char *s, size_t *len)
 
 /* gmail-fetch records; others pass through. */
 static void
-ndjson(struct run *r, FILE *fp, const char *name)
+ndjson(struct run *r, struct ops_mime_peek *pk, const char *name)
 {
-	struct ops_ndjson *nd = ops_ndjson_open(fp, name, 0);
+	struct ops_ndjson *nd = ops_ndjson_open_reader(ops_mime_peek_read, pk,
+	    name, 0);
 	struct ops_mime_raw raw;
 	struct origin o;
 	const char *type;
@@ -350,13 +352,22 @@ messages(struct run *r, FILE *fp, enum ops_mime_kind kind, const char *name)
 static void
 stream(struct run *r, FILE *fp, const char *name)
 {
+	struct ops_mime_peek *pk;
 	enum ops_mime_kind kind;
 	FILE *in;
 
-	in = ops_mime_peek(fp, &kind);
-	if (in == NULL) {
+	if ((pk = ops_mime_peek_open(fp, &kind)) == NULL ||
+	    (kind != OPS_MIME_NDJSON &&
+	    (in = ops_mime_peek_stream(pk)) == NULL)) {
 		ops_warn("%s", name != NULL ? name : "stdin");
 		r->failed++;
+		if (pk != NULL)
+			ops_mime_peek_close(pk);
+		return;
+	}
+	if (kind == OPS_MIME_NDJSON) {
+		ndjson(r, pk, name);
+		ops_mime_peek_close(pk);
 		return;
 	}
 	if (name == NULL && kind == OPS_MIME_RFC822) {
@@ -366,15 +377,14 @@ stream(struct run *r, FILE *fp, const char *name)
 
 		if (c == EOF) {
 			fclose(in);
+			ops_mime_peek_close(pk);
 			return;
 		}
 		ungetc(c, in);
 	}
-	if (kind == OPS_MIME_NDJSON)
-		ndjson(r, in, name);
-	else
-		messages(r, in, kind, name);
+	messages(r, in, kind, name);
 	fclose(in);
+	ops_mime_peek_close(pk);
 }
 
 static void

@@ -32,6 +32,15 @@ test_b64(void)
 	d = ops_b64_decode("YWI=", 4, &n);
 	CHECK(d != NULL && n == 2 && memcmp(d, "ab", 2) == 0);
 	free(d);
+	d = ops_b64_decode("YWJjZA", 6, &n);		/* a group and a rest */
+	CHECK(d != NULL && n == 4 && memcmp(d, "abcd", 4) == 0);
+	free(d);
+	d = ops_b64_decode("YWJjZGU", 7, &n);
+	CHECK(d != NULL && n == 5 && memcmp(d, "abcde", 5) == 0);
+	free(d);
+	CHECK(ops_b64_decode("YWJjZ", 5, &n) == NULL);
+	CHECK(ops_b64_decode("YW=j", 4, &n) == NULL);
+	CHECK(ops_b64_decode("YWJ\n", 4, &n) == NULL);
 	CHECK(ops_b64_decode("a", 1, &n) == NULL);
 	CHECK(ops_b64_decode("a*bc", 4, &n) == NULL);
 }
