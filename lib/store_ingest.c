@@ -851,6 +851,13 @@ finish_message(struct ops_ingest *g)
 	commit_message(g, verdict, &k, extra);
 	report(g, verdict, &k);
 	msg_clear(m);
+	/* Committed: the sha256 index now knows this message's files, so
+	 * the run's own map (which a dry run needs whole) starts again and
+	 * memory stays flat however many messages come. */
+	if (!g->dry_run) {
+		ops_strmap_free(g->seen);
+		g->seen = ops_strmap_new();
+	}
 }
 
 /* gmail-fetch's error record: the ledger says error (retried next run). */
