@@ -126,19 +126,23 @@ jw_string_field(struct ops_jw *w, yajl_val msg, const char *key)
 		ops_jw_str(w, key, ops_json_str(msg, key));
 }
 
-/* The section-3 record of an answer, or -1 with why. */
+/* The section-3 record of an answer (its body is freed once parsed: a
+ * large message is held as few times as can be), or -1 with why. */
 static int
-raw_record(struct fetch *f, struct slot *s, const struct ops_buf *body,
+raw_record(struct fetch *f, struct slot *s, struct ops_buf *body,
     char *why, size_t whylen)
 {
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_=";
 	char err[256];
-	const char *id;
+	const char *id, *raw, *text;
 	long long size;
 	yajl_val v, labels;
-	size_t i;
+	size_t i, len, rawlen;
 
 	v = body->data != NULL ? ops_json_parse(body->data, err, sizeof(err)) :
 	    NULL;
+	ops_buf_free(body);
 	if (v == NULL || !YAJL_IS_OBJECT(v)) {
 		snprintf(why, whylen, "messages.get: answer is not a JSON "
 		    "object%s%s", v == NULL ? ": " : "", v == NULL ? err : "");
@@ -171,10 +175,29 @@ raw_record(struct fetch *f, struct slot *s, const struct ops_buf *body,
 		ops_jw_int(f->w, "sizeEstimate", size);
 	else
 		ops_jw_null(f->w, "sizeEstimate");
-	ops_jw_str(f->w, "raw", ops_json_str(v, "raw"));
-	ops_jw_close(f->w);
+	raw = ops_json_str(v, "raw");
+	rawlen = strlen(raw);
+	if (strspn(raw, b64url) != rawlen) {	/* not as Gmail sends it */
+		ops_jw_str(f->w, "raw", raw);
+		ops_jw_close(f->w);
+		yajl_tree_free(v);
+		slot_line(f, &s->line);
+		return 0;
+	}
+	/* base64url needs no JSON escaping: appended as it is, after the
+	 * other fields, rather than copied once more by the generator. */
+	text = ops_jw_text(f->w, &len);
+	if (ops_jw_failed(f->w))
+		ops_die(OPS_EX_SOFTWARE, "internal error: could not encode "
+		    "a JSON record");
+	ops_buf_init(&s->line, 0);
+	if (ops_buf_add(&s->line, text, len) != 0 ||
+	    ops_buf_addstr(&s->line, ",\"raw\":\"") != 0 ||
+	    ops_buf_add(&s->line, raw, rawlen) != 0 ||
+	    ops_buf_addstr(&s->line, "\"}\n") != 0)
+		ops_die(OPS_EX_SOFTWARE, "out of memory");
+	ops_jw_reset(f->w);
 	yajl_tree_free(v);
-	slot_line(f, &s->line);
 	return 0;
 }
 
