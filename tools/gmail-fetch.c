@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <yajl/yajl_parse.h>
+
 #include "gmailops.h"
 
 #define MAX_JOBS	64
@@ -126,23 +128,127 @@ jw_string_field(struct ops_jw *w, yajl_val msg, const char *key)
 		ops_jw_str(w, key, ops_json_str(msg, key));
 }
 
-/* The section-3 record of an answer (its body is freed once parsed: a
- * large message is held as few times as can be), or -1 with why. */
+/* Where the top-level "raw" string lies in an answer, found without
+ * building a tree: yajl hands a string without escapes as a pointer into
+ * the text it was given. */
+struct raw_scan {
+	int		 depth, want;
+	const char	*at;
+	size_t		 len;
+};
+
+static int
+scan_value(void *ctx)
+{
+	((struct raw_scan *)ctx)->want = 0;
+	return 1;
+}
+
+static int
+scan_bool(void *ctx, int b)
+{
+	(void)b;
+	return scan_value(ctx);
+}
+
+static int
+scan_number(void *ctx, const char *n, size_t len)
+{
+	(void)n;
+	(void)len;
+	return scan_value(ctx);
+}
+
+static int
+scan_string(void *ctx, const unsigned char *str, size_t len)
+{
+	struct raw_scan *r = ctx;
+
+	if (r->want && r->depth == 1) {
+		r->at = (const char *)str;
+		r->len = len;
+	}
+	r->want = 0;
+	return 1;
+}
+
+static int
+scan_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct raw_scan *r = ctx;
+
+	r->want = r->depth == 1 && len == 3 && memcmp(key, "raw", 3) == 0;
+	return 1;
+}
+
+static int
+scan_open(void *ctx)
+{
+	((struct raw_scan *)ctx)->depth++;
+	return scan_value(ctx);
+}
+
+static int
+scan_close(void *ctx)
+{
+	((struct raw_scan *)ctx)->depth--;
+	return 1;
+}
+
+/* 0 with the offset and length of raw inside body, when it is there as
+ * plain base64url (no escapes); else -1. */
+static int
+find_raw(const struct ops_buf *body, size_t *off, size_t *len)
+{
+	static const yajl_callbacks cb = {
+		scan_value, scan_bool, NULL, NULL, scan_number, scan_string,
+		scan_open, scan_key, scan_close, scan_open, scan_close
+	};
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_=";
+	struct raw_scan r = { 0, 0, NULL, 0 };
+	yajl_handle h = yajl_alloc(&cb, NULL, &r);
+	int ok;
+	size_t i;
+
+	ok = yajl_parse(h, (const unsigned char *)body->data, body->len) ==
+	    yajl_status_ok && yajl_complete_parse(h) == yajl_status_ok;
+	yajl_free(h);
+	if (!ok || r.at == NULL || r.at < body->data ||
+	    r.at + r.len > body->data + body->len)
+		return -1;
+	for (i = 0; i < r.len; i++)
+		if (r.at[i] == '\0' || strchr(b64url, r.at[i]) == NULL)
+			return -1;
+	*off = (size_t)(r.at - body->data);
+	*len = r.len;
+	return 0;
+}
+
+/* The section-3 record of an answer, or -1 with why. A large message is
+ * held once: the record is made in the answer's own buffer, around its
+ * raw text, and only the rest of the answer is parsed into a tree. */
 static int
 raw_record(struct fetch *f, struct slot *s, struct ops_buf *body,
     char *why, size_t whylen)
 {
-	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_=";
-	char err[256];
-	const char *id, *raw, *text;
+	char err[256], *small = NULL, *buf;
+	const char *id, *text;
 	long long size;
 	yajl_val v, labels;
-	size_t i, len, rawlen;
+	size_t i, len, off = 0, rawlen = 0;
+	int inplace;
 
-	v = body->data != NULL ? ops_json_parse(body->data, err, sizeof(err)) :
-	    NULL;
-	ops_buf_free(body);
+	inplace = body->data != NULL && find_raw(body, &off, &rawlen) == 0;
+	if (inplace) {
+		small = ops_xasprintf("%.*s%s", (int)off, body->data,
+		    body->data + off + rawlen);
+		v = ops_json_parse(small, err, sizeof(err));
+		free(small);
+	} else {
+		v = body->data != NULL ? ops_json_parse(body->data, err,
+		    sizeof(err)) : NULL;
+	}
 	if (v == NULL || !YAJL_IS_OBJECT(v)) {
 		snprintf(why, whylen, "messages.get: answer is not a JSON "
 		    "object%s%s", v == NULL ? ": " : "", v == NULL ? err : "");
@@ -175,29 +281,34 @@ raw_record(struct fetch *f, struct slot *s, struct ops_buf *body,
 		ops_jw_int(f->w, "sizeEstimate", size);
 	else
 		ops_jw_null(f->w, "sizeEstimate");
-	raw = ops_json_str(v, "raw");
-	rawlen = strlen(raw);
-	if (strspn(raw, b64url) != rawlen) {	/* not as Gmail sends it */
-		ops_jw_str(f->w, "raw", raw);
+	if (!inplace) {			/* not as Gmail sends it */
+		ops_jw_str(f->w, "raw", ops_json_str(v, "raw"));
 		ops_jw_close(f->w);
 		yajl_tree_free(v);
 		slot_line(f, &s->line);
 		return 0;
 	}
-	/* base64url needs no JSON escaping: appended as it is, after the
-	 * other fields, rather than copied once more by the generator. */
+	yajl_tree_free(v);
+	/* base64url needs no JSON escaping: the fields, then raw moved
+	 * (not copied) to follow them (realloc: mremap when large). */
 	text = ops_jw_text(f->w, &len);
 	if (ops_jw_failed(f->w))
 		ops_die(OPS_EX_SOFTWARE, "internal error: could not encode "
 		    "a JSON record");
-	ops_buf_init(&s->line, 0);
-	if (ops_buf_add(&s->line, text, len) != 0 ||
-	    ops_buf_addstr(&s->line, ",\"raw\":\"") != 0 ||
-	    ops_buf_add(&s->line, raw, rawlen) != 0 ||
-	    ops_buf_addstr(&s->line, "\"}\n") != 0)
-		ops_die(OPS_EX_SOFTWARE, "out of memory");
+	buf = body->data;
+	if (len + 8 + rawlen + 3 + 1 > body->size)
+		buf = ops_xrealloc(buf, len + 8 + rawlen + 3 + 1);
+	body->data = NULL;
+	body->len = body->size = 0;
+	memmove(buf + len + 8, buf + off, rawlen);
+	memcpy(buf, text, len);
+	memcpy(buf + len, ",\"raw\":\"", 8);
+	memcpy(buf + len + 8 + rawlen, "\"}\n", 4);
 	ops_jw_reset(f->w);
-	yajl_tree_free(v);
+	ops_buf_init(&s->line, 0);
+	s->line.data = buf;
+	s->line.len = len + 8 + rawlen + 3;
+	s->line.size = s->line.len + 1;
 	return 0;
 }
 
