@@ -83,7 +83,8 @@ idcmp(const void *a, const void *b)
 static int
 idset_has(const struct idset *s, const char *id)
 {
-	return bsearch(&id, s->id, s->n, sizeof(*s->id), idcmp) != NULL;
+	return s->n > 0 && bsearch(&id, s->id, s->n, sizeof(*s->id),
+	    idcmp) != NULL;
 }
 
 /* Emits one page's refs (only those in only, unless NULL); the number of
@@ -277,7 +278,9 @@ history_added(struct ops_http *h, const char *start, struct idset *added,
 		    (token != NULL && strcmp(next, token) == 0)) {
 			yajl_tree_free(v);
 			free(token);
-			qsort(added->id, added->n, sizeof(*added->id), idcmp);
+			if (added->n > 0)
+				qsort(added->id, added->n, sizeof(*added->id),
+				    idcmp);
 			if (*now == '\0') {
 				ops_warnx("history.list: no historyId in the "
 				    "answer");
