@@ -10,7 +10,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-n=${BENCH_MESSAGES:-300}
+n=${BENCH_MESSAGES:-2000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/gmail-ops-bench.XXXXXX")
 fake=
 cleanup() {
