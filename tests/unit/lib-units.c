@@ -60,6 +60,9 @@ test_time(void)
 	    t == 1795255205.0);
 	CHECK(ops_parse_rfc3339("2026-11-21T10:00:05.250000", &t) == 0);
 	CHECK(ops_parse_rfc3339("yesterday", &t) != 0);
+	CHECK(ops_parse_rfc3339("2026-11-21T04:30:05-05:30", &t) == 0 &&
+	    t == 1795255205.0);
+	CHECK(ops_parse_rfc3339("2026-11-21T10:00:05+1:2", &t) != 0);
 }
 
 static void
