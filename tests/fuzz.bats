@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # The fuzz targets of tests/fuzz/ as plain programs (built by make all as
 # $UNITS/fuzz-NAME): every seed and every input that once crashed one
-# (tests/fuzz/regress/NAME/) goes through again, under ASan in make check
-# ASAN=1. make fuzz (mk/fuzz.mk) does the fuzzing itself.
+# (tests/fuzz/regress/NAME/) goes through again, under ASan and LeakSanitizer
+# in make check ASAN=1. make fuzz (mk/fuzz.mk) does the fuzzing itself.
 
 load helpers
 
@@ -21,7 +21,8 @@ replay() {
 		fi
 	done
 	[ "${#args[@]}" -gt 0 ] || skip "no inputs for $name"
-	run "$bin" "${args[@]}"
+	# Leaks count here (the ASan build): the fuzzer reports them too.
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 run "$bin" "${args[@]}"
 	assert_success
 }
 
