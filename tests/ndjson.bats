@@ -60,6 +60,22 @@ IN
 	assert_line --partial "ndjson-echo: line 3: "
 }
 
+@test "a record nested a million deep is a bad line, not a crash" {
+	python3 -c '
+import sys
+d = 1000000
+sys.stdout.write("{\"a\":" + "[" * d + "]" * d + "}\n")
+sys.stdout.write("{\"b\":" + "[" * 100 + "]" * 100 + "}\n")
+sys.stdout.write("{\"c\":\"[[[\", \"d\":[1] /* ]]] */}\n")
+' >"$BATS_TEST_TMPDIR/deep.ndjson"
+	run "$UNITS/ndjson-echo" <"$BATS_TEST_TMPDIR/deep.ndjson"
+	assert_failure 1
+	assert_line "ndjson-echo: line 1: nested deeper than 512 levels"
+	assert_line '{"b":'"$(printf '[%.0s' $(seq 100))$(printf ']%.0s' $(seq 100))"'}'
+	assert_line '{"c":"[[[","d":[1]}'
+	assert_line "ndjson-echo: 3 lines, 1 bad"
+}
+
 @test "a write error on stdout is an error, not success" {
 	run bash -c "echo '{\"a\":1}' | '$UNITS/ndjson-echo' >/dev/full"
 	assert_failure 74

@@ -1,11 +1,36 @@
-/* fuzz-json: ops_json_parse (yajl's tree parser, the one-line error) and
- * the accessors, then the writer: a parsed value written with
- * ops_jw_value must parse again and write the same text. */
+/* fuzz-json: ops_json_parse (yajl's tree parser, the one-line error, the
+ * depth bound) and the accessors, then the writer: a parsed value written
+ * with ops_jw_value must parse again and write the same text. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gmailops.h"
 #include "common.h"
+
+#define MAX_DEPTH	512	/* json.c's bound */
+
+static int
+depth_of(yajl_val v)
+{
+	size_t i;
+	int d, max = 0;
+
+	if (YAJL_IS_ARRAY(v)) {
+		for (i = 0; i < v->u.array.len; i++) {
+			d = depth_of(v->u.array.values[i]);
+			max = d > max ? d : max;
+		}
+		return max + 1;
+	}
+	if (YAJL_IS_OBJECT(v)) {
+		for (i = 0; i < v->u.object.len; i++) {
+			d = depth_of(v->u.object.values[i]);
+			max = d > max ? d : max;
+		}
+		return max + 1;
+	}
+	return 0;
+}
 
 static char *
 write_value(yajl_val v, int *failed)
@@ -47,6 +72,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return 0;
 	}
+	FUZZ_CHECK(depth_of(v) <= MAX_DEPTH);
 	(void)ops_json_get(v, "id");
 	(void)ops_json_str(v, "raw");
 	(void)ops_json_int(v, "sizeEstimate", &n);
