@@ -51,6 +51,17 @@ IN
 	assert_line '{"id":"after"}'
 }
 
+@test "the cap is exact: a line of 100 bytes passes a cap of 100, one of 101 does not" {
+	run "$UNITS/ndjson-echo" 100 <<IN
+{"id":"$(printf 'x%.0s' $(seq 1 91))"}
+{"id":"$(printf 'x%.0s' $(seq 1 92))"}
+IN
+	assert_failure 1
+	assert_line --index 0 "{\"id\":\"$(printf 'x%.0s' $(seq 1 91))\"}"
+	assert_line "ndjson-echo: line 2: longer than 100 bytes, skipped"
+	assert_line "ndjson-echo: 2 lines, 1 bad"
+}
+
 @test "a last line without newline, NUL bytes and invalid UTF-8" {
 	run "$UNITS/ndjson-echo" < <(printf '{"a":1}\n{"b":"\0"}\n{"c":"\xff"}\n{"d":4}')
 	assert_failure 1
