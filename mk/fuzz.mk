@@ -12,7 +12,8 @@
 # a failed check, a leak, a timeout or too much memory fails make fuzz
 # and names the input, build/fuzz/crash/NAME/crash-<sha1> (or leak-,
 # timeout-, oom-). Replay it with build/fuzz/fuzz-NAME FILE; with the fix,
-# add it to tests/fuzz/regress/NAME/.
+# add it to tests/fuzz/regress/NAME/. Leaks of GMime 3.2.13 itself are not
+# counted (tests/fuzz/lsan.supp says which).
 #
 # make all (and make ASAN=1 all) also builds every target as a plain
 # program, build/VARIANT/unit/fuzz-NAME (tests/fuzz/replay-main.c runs it

@@ -21,8 +21,10 @@ replay() {
 		fi
 	done
 	[ "${#args[@]}" -gt 0 ] || skip "no inputs for $name"
-	# Leaks count here (the ASan build): the fuzzer reports them too.
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 run "$bin" "${args[@]}"
+	# Leaks count here (the ASan build), as in make fuzz.
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    LSAN_OPTIONS="suppressions=$FUZZ/lsan.supp:print_suppressions=0" \
+	    run "$bin" "${args[@]}"
 	assert_success
 }
 
