@@ -35,6 +35,7 @@ static void
 use(const struct ops_config *c)
 {
 	char *const *list;
+	const char *path;
 	char *s, *dump;
 	size_t i, k, len;
 	FILE *fp;
@@ -50,8 +51,8 @@ use(const struct ops_config *c)
 			    strchr(list[k], ',') == NULL);
 	}
 	for (i = 0; keys_path[i] != NULL; i++) {
-		s = (char *)ops_config_path(c, keys_path[i]);
-		FUZZ_CHECK(s != NULL && (*s == '\0' || *s == '/'));
+		path = ops_config_path(c, keys_path[i]);
+		FUZZ_CHECK(path != NULL && (*path == '\0' || *path == '/'));
 	}
 	(void)ops_config_bool(c, "DRY_RUN");
 	s = ops_config_scopes(c);
