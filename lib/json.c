@@ -4,9 +4,10 @@
 #include "gmailops.h"
 
 /* yajl_tree_free() recurses once per level: a value nested a million
- * deep (2 MB of "[") overflows the stack. No record comes near this
- * (yajl_gen writes at most 128 levels). */
-#define MAX_DEPTH	512
+ * deep (2 MB of "[") overflows the stack. And what is read must be
+ * written again, inside a record or two: jw.c writes 127 levels, as
+ * yajl_gen does. */
+#define MAX_DEPTH	100
 
 /* Is text nested deeper than MAX_DEPTH? Strings and comments (yajl's
  * tree parser allows them) are skipped; a bracket in either counts for

@@ -76,13 +76,13 @@ IN
 import sys
 d = 1000000
 sys.stdout.write("{\"a\":" + "[" * d + "]" * d + "}\n")
-sys.stdout.write("{\"b\":" + "[" * 100 + "]" * 100 + "}\n")
+sys.stdout.write("{\"b\":" + "[" * 99 + "]" * 99 + "}\n")
 sys.stdout.write("{\"c\":\"[[[\", \"d\":[1] /* ]]] */}\n")
 ' >"$BATS_TEST_TMPDIR/deep.ndjson"
 	run "$UNITS/ndjson-echo" <"$BATS_TEST_TMPDIR/deep.ndjson"
 	assert_failure 1
-	assert_line "ndjson-echo: line 1: nested deeper than 512 levels"
-	assert_line '{"b":'"$(printf '[%.0s' $(seq 100))$(printf ']%.0s' $(seq 100))"'}'
+	assert_line "ndjson-echo: line 1: nested deeper than 100 levels"
+	assert_line '{"b":'"$(printf '[%.0s' $(seq 99))$(printf ']%.0s' $(seq 99))"'}'
 	assert_line '{"c":"[[[","d":[1]}'
 	assert_line "ndjson-echo: 3 lines, 1 bad"
 }

@@ -7,7 +7,7 @@
 #include "gmailops.h"
 #include "common.h"
 
-#define MAX_DEPTH	512	/* json.c's bound */
+#define MAX_DEPTH	100	/* json.c's bound */
 
 static int
 depth_of(yajl_val v)
@@ -77,7 +77,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)ops_json_str(v, "raw");
 	(void)ops_json_int(v, "sizeEstimate", &n);
 	(void)ops_json_bool(v, "ok", &b);
+	/* Anything read can be written again. */
 	out = write_value(v, &failed);
+	FUZZ_CHECK(!failed || !fuzz_utf8_ok(text, strlen(text)));
 	if (!failed) {
 		v2 = ops_json_parse(out, err, sizeof(err));
 		FUZZ_CHECK(v2 != NULL);
