@@ -3,12 +3,56 @@
 
 #include "gmailops.h"
 
+/* yajl_tree_free() recurses once per level: a value nested a million
+ * deep (2 MB of "[") overflows the stack. And what is read must be
+ * written again, inside a record or two: jw.c writes 127 levels, as
+ * yajl_gen does. */
+#define MAX_DEPTH	100
+
+/* Is text nested deeper than MAX_DEPTH? Strings and comments (yajl's
+ * tree parser allows them) are skipped; a bracket in either counts for
+ * nothing. */
+static int
+too_deep(const char *s)
+{
+	int depth = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '"') {
+			for (s++; *s != '\0' && *s != '"'; s++)
+				if (*s == '\\' && s[1] != '\0')
+					s++;
+		} else if (s[0] == '/' && s[1] == '*') {
+			s = strstr(s + 2, "*/");
+			if (s == NULL)
+				return 0;
+			s++;
+		} else if (s[0] == '/' && s[1] == '/') {
+			s += strcspn(s, "\n");
+		} else if (*s == '[' || *s == '{') {
+			if (++depth > MAX_DEPTH)
+				return 1;
+		} else if (*s == ']' || *s == '}') {
+			depth--;
+		}
+		if (*s == '\0')
+			break;
+	}
+	return 0;
+}
+
 yajl_val
 ops_json_parse(const char *text, char *err, size_t errlen)
 {
 	yajl_val v;
 	char *nl;
 
+	if (too_deep(text)) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "nested deeper than %d levels",
+			    MAX_DEPTH);
+		return NULL;
+	}
 	v = yajl_tree_parse(text, err, errlen);
 	if (v == NULL && err != NULL && errlen > 0) {
 		/* yajl's messages span lines; keep the first for one-line

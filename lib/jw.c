@@ -10,6 +10,7 @@
 struct ops_jw {
 	yajl_gen	 g;
 	int		 failed;
+	unsigned int	 depth;		/* containers open */
 };
 
 struct ops_jw *
@@ -22,6 +23,7 @@ ops_jw_new(void)
 		ops_die(OPS_EX_SOFTWARE, "out of memory");
 	yajl_gen_config(w->g, yajl_gen_validate_utf8, 1);
 	w->failed = 0;
+	w->depth = 0;
 	return w;
 }
 
@@ -49,16 +51,52 @@ ops_jw_key(struct ops_jw *w, const char *key)
 		    strlen(key)));
 }
 
+/* yajl_gen counts a container past YAJL_MAX_DEPTH before it refuses it,
+ * and from then on reads (and may write) its state array at that depth;
+ * a close with none open wraps its depth below zero. So neither is ever
+ * asked of it: 0, or -1 and failed. */
+static int
+open_container(struct ops_jw *w, int map)
+{
+	yajl_gen_status st;
+
+	if (w->depth + 1 >= YAJL_MAX_DEPTH) {
+		w->failed = 1;
+		return -1;
+	}
+	st = map ? yajl_gen_map_open(w->g) : yajl_gen_array_open(w->g);
+	check(w, st);
+	if (st != yajl_gen_status_ok)
+		return -1;
+	w->depth++;
+	return 0;
+}
+
+static void
+close_container(struct ops_jw *w, int map)
+{
+	yajl_gen_status st;
+
+	if (w->depth == 0) {
+		w->failed = 1;
+		return;
+	}
+	st = map ? yajl_gen_map_close(w->g) : yajl_gen_array_close(w->g);
+	check(w, st);
+	if (st == yajl_gen_status_ok)
+		w->depth--;
+}
+
 void
 ops_jw_open(struct ops_jw *w)
 {
-	check(w, yajl_gen_map_open(w->g));
+	(void)open_container(w, 1);
 }
 
 void
 ops_jw_close(struct ops_jw *w)
 {
-	check(w, yajl_gen_map_close(w->g));
+	close_container(w, 1);
 }
 
 void
@@ -114,24 +152,21 @@ void
 ops_jw_array_open(struct ops_jw *w, const char *key)
 {
 	ops_jw_key(w, key);
-	check(w, yajl_gen_array_open(w->g));
+	(void)open_container(w, 0);
 }
 
 void
 ops_jw_array_close(struct ops_jw *w)
 {
-	check(w, yajl_gen_array_close(w->g));
+	close_container(w, 0);
 }
 
+/* Recursion as deep as the value, which open_container bounds. */
 static void
-jw_value(struct ops_jw *w, yajl_val v, int depth)
+jw_value(struct ops_jw *w, yajl_val v)
 {
 	size_t i;
 
-	if (depth > 512) {
-		w->failed = 1;
-		return;
-	}
 	if (v == NULL || YAJL_IS_NULL(v)) {
 		check(w, yajl_gen_null(w->g));
 	} else if (YAJL_IS_STRING(v)) {
@@ -144,24 +179,26 @@ jw_value(struct ops_jw *w, yajl_val v, int depth)
 	} else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
 		check(w, yajl_gen_bool(w->g, YAJL_IS_TRUE(v)));
 	} else if (YAJL_IS_ARRAY(v)) {
-		check(w, yajl_gen_array_open(w->g));
+		if (open_container(w, 0) != 0)
+			return;
 		for (i = 0; i < v->u.array.len; i++)
-			jw_value(w, v->u.array.values[i], depth + 1);
-		check(w, yajl_gen_array_close(w->g));
+			jw_value(w, v->u.array.values[i]);
+		close_container(w, 0);
 	} else if (YAJL_IS_OBJECT(v)) {
-		check(w, yajl_gen_map_open(w->g));
+		if (open_container(w, 1) != 0)
+			return;
 		for (i = 0; i < v->u.object.len; i++) {
 			ops_jw_key(w, v->u.object.keys[i]);
-			jw_value(w, v->u.object.values[i], depth + 1);
+			jw_value(w, v->u.object.values[i]);
 		}
-		check(w, yajl_gen_map_close(w->g));
+		close_container(w, 1);
 	}
 }
 
 void
 ops_jw_value(struct ops_jw *w, yajl_val v)
 {
-	jw_value(w, v, 0);
+	jw_value(w, v);
 }
 
 void
@@ -207,6 +244,7 @@ ops_jw_reset(struct ops_jw *w)
 	yajl_gen_clear(w->g);
 	yajl_gen_reset(w->g, NULL);
 	w->failed = 0;
+	w->depth = 0;
 }
 
 int

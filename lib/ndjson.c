@@ -171,7 +171,7 @@ ops_ndjson_next(struct ops_ndjson *r, yajl_val *out)
 			return rc;
 		}
 		r->lineno++;
-		if (toolong) {
+		if (toolong || r->line.len > r->maxline) {
 			bad_line(r, "longer than %zu bytes, skipped", r->maxline);
 			continue;
 		}

@@ -1,4 +1,5 @@
 /* timeutil.c: clocks, sleeping and RFC 3339 times. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -57,10 +58,17 @@ ops_parse_rfc3339(const char *s, double *out)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+		/* Exactly "+HH:MM": sscanf would take "+1:2" and "+ 1:-2",
+		 * and stepping over six bytes of those leaves the string. */
+		if (!isdigit((unsigned char)p[1]) ||
+		    !isdigit((unsigned char)p[2]) || p[3] != ':' ||
+		    !isdigit((unsigned char)p[4]) ||
+		    !isdigit((unsigned char)p[5]))
 			return -1;
-		off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600L +
+		    ((p[4] - '0') * 10 + (p[5] - '0')) * 60L;
+		if (*p == '-')
+			off = -off;
 		p += 6;
 	}
 	if (*p != '\0')

@@ -51,6 +51,17 @@ IN
 	assert_line '{"id":"after"}'
 }
 
+@test "the cap is exact: a line of 100 bytes passes a cap of 100, one of 101 does not" {
+	run "$UNITS/ndjson-echo" 100 <<IN
+{"id":"$(printf 'x%.0s' $(seq 1 91))"}
+{"id":"$(printf 'x%.0s' $(seq 1 92))"}
+IN
+	assert_failure 1
+	assert_line --index 0 "{\"id\":\"$(printf 'x%.0s' $(seq 1 91))\"}"
+	assert_line "ndjson-echo: line 2: longer than 100 bytes, skipped"
+	assert_line "ndjson-echo: 2 lines, 1 bad"
+}
+
 @test "a last line without newline, NUL bytes and invalid UTF-8" {
 	run "$UNITS/ndjson-echo" < <(printf '{"a":1}\n{"b":"\0"}\n{"c":"\xff"}\n{"d":4}')
 	assert_failure 1
@@ -58,6 +69,22 @@ IN
 	assert_line '{"d":4}'
 	assert_line "ndjson-echo: line 2: NUL byte in JSON text"
 	assert_line --partial "ndjson-echo: line 3: "
+}
+
+@test "a record nested a million deep is a bad line, not a crash" {
+	python3 -c '
+import sys
+d = 1000000
+sys.stdout.write("{\"a\":" + "[" * d + "]" * d + "}\n")
+sys.stdout.write("{\"b\":" + "[" * 99 + "]" * 99 + "}\n")
+sys.stdout.write("{\"c\":\"[[[\", \"d\":[1] /* ]]] */}\n")
+' >"$BATS_TEST_TMPDIR/deep.ndjson"
+	run "$UNITS/ndjson-echo" <"$BATS_TEST_TMPDIR/deep.ndjson"
+	assert_failure 1
+	assert_line "ndjson-echo: line 1: nested deeper than 100 levels"
+	assert_line '{"b":'"$(printf '[%.0s' $(seq 99))$(printf ']%.0s' $(seq 99))"'}'
+	assert_line '{"c":"[[[","d":[1]}'
+	assert_line "ndjson-echo: 3 lines, 1 bad"
 }
 
 @test "a write error on stdout is an error, not success" {

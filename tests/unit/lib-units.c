@@ -1,6 +1,7 @@
 /* lib-units: small checks of lib/ pieces that have no tool of their own:
  * base64, URL parsing, RFC 3339 times, backoff bounds, method names,
- * form fields, HTML escaping, PBKDF2 hashes and CSRF tokens. */
+ * form fields, HTML escaping, PBKDF2 hashes, CSRF tokens and the JSON
+ * writer's depth. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,9 @@ test_time(void)
 	    t == 1795255205.0);
 	CHECK(ops_parse_rfc3339("2026-11-21T10:00:05.250000", &t) == 0);
 	CHECK(ops_parse_rfc3339("yesterday", &t) != 0);
+	CHECK(ops_parse_rfc3339("2026-11-21T04:30:05-05:30", &t) == 0 &&
+	    t == 1795255205.0);
+	CHECK(ops_parse_rfc3339("2026-11-21T10:00:05+1:2", &t) != 0);
 }
 
 static void
@@ -165,6 +169,35 @@ test_pbkdf2(void)
 	free(h);
 }
 
+/* yajl_gen is never asked for more levels than it has, nor to close
+ * what is not open: the writer fails, and works again after a reset. */
+static void
+test_jw_depth(void)
+{
+	struct ops_jw *w = ops_jw_new();
+	const char *text;
+	size_t len;
+	int i;
+
+	ops_jw_array_close(w);
+	ops_jw_close(w);
+	CHECK(ops_jw_failed(w));
+	ops_jw_reset(w);
+	for (i = 0; i < 200; i++)
+		ops_jw_array_open(w, NULL);
+	CHECK(ops_jw_failed(w));
+	for (i = 0; i < 300; i++)
+		ops_jw_array_close(w);
+	ops_jw_reset(w);
+	ops_jw_open(w);
+	ops_jw_int(w, "n", 1);
+	ops_jw_close(w);
+	text = ops_jw_text(w, &len);
+	CHECK(!ops_jw_failed(w) && len == 7 &&
+	    memcmp(text, "{\"n\":1}", 7) == 0);
+	ops_jw_free(w);
+}
+
 int
 main(void)
 {
@@ -175,6 +208,7 @@ main(void)
 	test_methods();
 	test_http_forms();
 	test_pbkdf2();
+	test_jw_depth();
 	printf("%s\n", failures == 0 ? "all lib checks passed" : "failures");
 	return failures != 0;
 }
