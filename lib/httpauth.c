@@ -385,6 +385,8 @@ csrf_mac(const struct ops_httpauth *a, const char *who, long long t,
 	int n, i;
 
 	n = snprintf(msg, sizeof(msg), "%s\n%lld", who, t);
+	if (n < 0 || (size_t)n >= sizeof(msg))	/* who is at most a user name */
+		n = (int)sizeof(msg) - 1;
 	HMAC(EVP_sha256(), a->csrf_key, sizeof(a->csrf_key),
 	    (unsigned char *)msg, (size_t)n, mac, &maclen);
 	for (i = 0; i < 32; i++)

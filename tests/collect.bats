@@ -28,11 +28,7 @@ collect() {
 	collect-from-gmail "$@"
 }
 
-# The store's content, independent of ids and times: one line per receipt.
-store_digest() {
-	receipt-store list | jq -c '{gmail_message_id, part_id, sha256, state,
-	    storage_path, original_filename}' | sort
-}
+store_digest() { receipts_digest; }
 
 # The label names of the demo message whose subject contains WORD.
 labels_of() {

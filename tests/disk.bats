@@ -55,29 +55,11 @@ tmpfs() {
 	MOUNTS+=("$1")
 }
 
-# fresh DIR: the mailbox as loaded, a new base directory, logged in.
-fresh() {
-	fake_ctl POST reset >/dev/null
-	BASE=$1
-	mkdir -p "$BASE"
-	cd "$BASE"
-	export OPS_GMAIL_COLLECT_BASE_DIR="$BASE"
-	CREDS="$BASE/var/credentials/gmail"
-	login_user
-	gmail-check --fix >/dev/null
-}
-
-digest() {
-	receipt-store list | jq -c '{gmail_message_id, part_id, sha256, state,
-	    storage_path, original_filename}' | sort
-}
-
-labels() {
-	fake_ctl GET state | jq -c '.mailboxes["user@example.com"] as $m |
-	    ($m.labels | map({(.id): .name}) | add) as $n |
-	    $m.messages | to_entries[] |
-	    [.key, (.value.labelIds | map($n[.] // .) | sort)]' | sort
-}
+# fresh DIR, digest, labels: fresh_base, receipts_digest, mailbox_labels
+# (helpers.bash).
+fresh() { fresh_base "$1"; }
+digest() { receipts_digest; }
+labels() { mailbox_labels; }
 
 # The undisturbed run, and each message's attachments (msg sha256).
 reference() {

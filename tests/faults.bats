@@ -40,31 +40,14 @@ teardown() {
 	fake_stop
 }
 
-# fresh DIR: the mailbox as loaded, no fault, a new base directory, logged in.
+# fresh DIR (emptied first), digest, labels: helpers.bash's fresh_base,
+# receipts_digest, mailbox_labels.
 fresh() {
-	fake_ctl POST reset >/dev/null
-	BASE=$1
-	rm -rf "$BASE"
-	mkdir -p "$BASE"
-	cd "$BASE"
-	export OPS_GMAIL_COLLECT_BASE_DIR="$BASE"
-	CREDS="$BASE/var/credentials/gmail"
-	login_user
-	gmail-check --fix >/dev/null
+	rm -rf "$1"
+	fresh_base "$1"
 }
-
-digest() {
-	receipt-store list | jq -c '{gmail_message_id, part_id, sha256, state,
-	    storage_path, original_filename}' | sort
-}
-
-# Each message's label names, one line per message.
-labels() {
-	fake_ctl GET state | jq -c '.mailboxes["user@example.com"] as $m |
-	    ($m.labels | map({(.id): .name}) | add) as $n |
-	    $m.messages | to_entries[] |
-	    [.key, (.value.labelIds | map($n[.] // .) | sort)]' | sort
-}
+digest() { receipts_digest; }
+labels() { mailbox_labels; }
 
 # The fault-free reference, then a fresh start for the faulted runs.
 reference() {

@@ -130,3 +130,30 @@ make_sa_key() {
 	    token_uri: $uri}' >"$1"
 	chmod 600 "$1"
 }
+
+# fresh_base DIR: the fake's mailbox as loaded (no fault), DIR as a new
+# base directory (cd into it), a logged-in user, var/ made.
+fresh_base() {
+	fake_ctl POST reset >/dev/null
+	BASE=$1
+	mkdir -p "$BASE"
+	cd "$BASE" || return 1
+	export OPS_GMAIL_COLLECT_BASE_DIR="$BASE"
+	CREDS="$BASE/var/credentials/gmail"
+	login_user
+	gmail-check --fix >/dev/null
+}
+
+# The store's receipts, independent of ids and times: one line each.
+receipts_digest() {
+	receipt-store list | jq -c '{gmail_message_id, part_id, sha256, state,
+	    storage_path, original_filename}' | sort
+}
+
+# Each message's label names in the fake, one line per message.
+mailbox_labels() {
+	fake_ctl GET state | jq -c '.mailboxes["user@example.com"] as $m |
+	    ($m.labels | map({(.id): .name}) | add) as $n |
+	    $m.messages | to_entries[] |
+	    [.key, (.value.labelIds | map($n[.] // .) | sort)]' | sort
+}
