@@ -10,6 +10,7 @@ suites=${*:-"auth gmail-check http gmail-list gmail-fetch mime-extract receipt-s
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/logs"
+chmod 1777 "$out/logs"	# tests that run a tool as another user
 for t in "$top"/bin/*; do
 	n=$(basename "$t")
 	cat >"$out/bin/$n" <<SH
