@@ -778,6 +778,33 @@ put_pixel(MDB_txn *txn, struct ops_mailstore *s, const char *pixel_id,
 	return rc;
 }
 
+/* The claimed draft, still "sending", in a new write transaction: 0 with
+ * *txn open and d filled (the caller frees both), or -1 with errmsg and
+ * nothing left open. */
+static int
+open_sending(struct ops_mailstore *s, const struct ops_draft_claim *cl,
+    MDB_txn **txn, struct draft *d, char *errmsg, size_t errlen)
+{
+	int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+
+	if (rc != 0)
+		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
+	rc = get_draft(*txn, s, cl->id, d, errmsg, errlen);
+	if (rc == 0)
+		ops_errf(errmsg, errlen, "draft %s: gone from the store", cl->id);
+	if (rc > 0 && strcmp(d->status, "sending") != 0) {
+		ops_errf(errmsg, errlen, "draft %s: %s, not sending", cl->id,
+		    d->status);
+		draft_free(d);
+		rc = -1;
+	}
+	if (rc <= 0) {
+		mdb_txn_abort(*txn);
+		return -1;
+	}
+	return 0;
+}
+
 int
 ops_draft_sent(struct ops_mailstore *s, struct ops_draft_claim *cl,
     const char *message_id, const char *thread_id, char *errmsg,
@@ -787,21 +814,9 @@ ops_draft_sent(struct ops_mailstore *s, struct ops_draft_claim *cl,
 	char at[40];
 	MDB_txn *txn;
 	MDB_val k, v;
-	int rc;
 
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc != 0)
-		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
-	rc = get_draft(txn, s, cl->id, &d, errmsg, errlen);
-	if (rc == 0)
-		ops_errf(errmsg, errlen, "draft %s: gone from the store", cl->id);
-	if (rc <= 0)
-		goto txn_abort;
-	if (strcmp(d.status, "sending") != 0) {
-		ops_errf(errmsg, errlen, "draft %s: %s, not sending", cl->id,
-		    d.status);
-		goto draft_free;
-	}
+	if (open_sending(s, cl, &txn, &d, errmsg, errlen) != 0)
+		return -1;
 	now_iso(at, sizeof(at));
 	set_str(&d.status, "sent");
 	set_str(&d.sent_at, at);
@@ -827,7 +842,6 @@ ops_draft_sent(struct ops_mailstore *s, struct ops_draft_claim *cl,
 	return 0;
 draft_free:
 	draft_free(&d);
-txn_abort:
 	mdb_txn_abort(txn);
 	return -1;
 }
@@ -838,21 +852,9 @@ ops_draft_release(struct ops_mailstore *s, struct ops_draft_claim *cl,
 {
 	struct draft d;
 	MDB_txn *txn;
-	int rc;
 
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc != 0)
-		return ops_errf(errmsg, errlen, "%s: %s", s->dir, mdb_strerror(rc));
-	rc = get_draft(txn, s, cl->id, &d, errmsg, errlen);
-	if (rc == 0)
-		ops_errf(errmsg, errlen, "draft %s: gone from the store", cl->id);
-	if (rc <= 0)
-		goto txn_abort;
-	if (strcmp(d.status, "sending") != 0) {
-		ops_errf(errmsg, errlen, "draft %s: %s, not sending", cl->id,
-		    d.status);
-		goto draft_free;
-	}
+	if (open_sending(s, cl, &txn, &d, errmsg, errlen) != 0)
+		return -1;
 	if (unsent) {
 		/* Nothing left Gmail: a later send makes a new message. */
 		set_str(&d.status, "pending");
@@ -868,7 +870,6 @@ ops_draft_release(struct ops_mailstore *s, struct ops_draft_claim *cl,
 	return commit(txn, errmsg, errlen);
 draft_free:
 	draft_free(&d);
-txn_abort:
 	mdb_txn_abort(txn);
 	return -1;
 }
