@@ -121,6 +121,113 @@ bad:
 	return NULL;
 }
 
+/* MIME base64 (RFC 2045 6.8): a character's value plus one, '=' 65,
+ * anything else 0 (skipped, as is '=' before a group has two). */
+static const unsigned char mime_value[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
+	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27,
+	['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+	['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
+	['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47,
+	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,
+	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
+	['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62,
+	['+'] = 63, ['/'] = 64, ['='] = 65
+};
+
+/* The whole bytes of a group cut short by '=' or the end: two characters
+ * give one byte, three give two, one gives none. */
+static size_t
+dec_flush(unsigned long bits, int n, unsigned char *o)
+{
+	if (n == 2) {
+		o[0] = (unsigned char)(bits >> 4);
+		return 1;
+	}
+	if (n == 3) {
+		o[0] = (unsigned char)(bits >> 10);
+		o[1] = (unsigned char)(bits >> 2);
+		return 2;
+	}
+	return 0;
+}
+
+void
+ops_b64_dec_init(struct ops_b64_dec *d)
+{
+	d->bits = 0;
+	d->n = 0;
+}
+
+size_t
+ops_b64_dec_step(struct ops_b64_dec *d, const void *in, size_t len,
+    unsigned char *out)
+{
+	const unsigned char *p = in, *end = p + len;
+	unsigned char *o = out;
+	unsigned long bits = d->bits, w;
+	unsigned a, b, c, e;
+	int n = d->n;
+
+	if (n < 0)			/* past the padding */
+		return 0;
+	while (p < end) {
+		/* Whole groups of four alphabet characters: the usual case.
+		 * Values are taken minus one, so skipped characters and '='
+		 * have a bit of 0xc0 set. */
+		while (n == 0 && end - p >= 4) {
+			a = (unsigned char)(mime_value[p[0]] - 1);
+			b = (unsigned char)(mime_value[p[1]] - 1);
+			c = (unsigned char)(mime_value[p[2]] - 1);
+			e = (unsigned char)(mime_value[p[3]] - 1);
+			if ((a | b | c | e) & 0xc0)
+				break;
+			w = (unsigned long)a << 18 | (unsigned long)b << 12 |
+			    (unsigned long)c << 6 | e;
+			o[0] = (unsigned char)(w >> 16);
+			o[1] = (unsigned char)(w >> 8);
+			o[2] = (unsigned char)w;
+			o += 3;
+			p += 4;
+		}
+		if (p == end)
+			break;
+		a = (unsigned char)(mime_value[*p++] - 1);
+		if (a < 64) {
+			bits = (bits << 6 | a) & 0xffffff;
+			if (++n == 4) {
+				o[0] = (unsigned char)(bits >> 16);
+				o[1] = (unsigned char)(bits >> 8);
+				o[2] = (unsigned char)bits;
+				o += 3;
+				n = 0;
+			}
+		} else if (a == 64 && n >= 2) {
+			/* Padding: the data ends here (RFC 2045 6.8), as
+			 * Python's email and enmime read it. */
+			o += dec_flush(bits, n, o);
+			n = -1;
+			break;
+		}
+	}
+	d->bits = bits;
+	d->n = n;
+	return (size_t)(o - out);
+}
+
+size_t
+ops_b64_dec_end(struct ops_b64_dec *d, unsigned char *out)
+{
+	size_t k = d->n > 0 ? dec_flush(d->bits, d->n, out) : 0;
+
+	ops_b64_dec_init(d);
+	return k;
+}
+
 int
 ops_hexval(int c)
 {

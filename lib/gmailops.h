@@ -73,6 +73,17 @@ char	*ops_b64url_encode(const void *p, size_t n);	/* caller frees, no '=' */
 char	*ops_b64_encode(const void *p, size_t n);	/* caller frees, '=' */
 /* Decodes either alphabet, padding optional; NULL on bad input. */
 unsigned char *ops_b64_decode(const char *s, size_t slen, size_t *outlen);
+/* Streaming MIME base64: characters outside the alphabet are skipped, '='
+ * ends the data, a group cut short at the end keeps its whole bytes.
+ * A step writes at most len / 4 * 3 + 6 bytes, the end at most 2. */
+struct ops_b64_dec {
+	unsigned long	 bits;
+	int		 n;
+};
+void	 ops_b64_dec_init(struct ops_b64_dec *d);
+size_t	 ops_b64_dec_step(struct ops_b64_dec *d, const void *in, size_t len,
+	    unsigned char *out);
+size_t	 ops_b64_dec_end(struct ops_b64_dec *d, unsigned char *out);
 char	*ops_urlencode(const char *s);			/* caller frees */
 int	 ops_hexval(int c);		/* a hex digit's value, or -1 */
 int	 ops_random_bytes(void *p, size_t n);		/* 0 or -1 */

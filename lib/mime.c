@@ -893,44 +893,41 @@ ops_sink_stream_init(OpsSinkStream *ss)
 	ss->sink = NULL;
 }
 
-/* GMime's base64 decoder holds a last group of 2 or 3 characters back,
- * waiting for the rest, and drops it at the end: a body whose final '='
- * padding was left off loses its last 1 or 2 bytes (a whole PDF then
- * looks cut short). So base64 goes through GMime's decoder here, and
- * such a group gets the padding it lacks. The characters counted are
- * those the decoder takes: the alphabet and '='. */
+/* Base64 is decoded here rather than by GMime's filter, which drops a
+ * last group that lacks its '=' padding (a whole PDF then looks cut
+ * short) and goes a character at a time. */
+#define DECODE_CHUNK	65536
+
 static int
 write_base64(GMimeStream *in, struct sink *s)
 {
-	static const char pad[] = "==";
-	char buf[4096], out[sizeof(buf) + 3];
-	GMimeEncoding dec;
-	uint64_t nchars = 0;
-	ssize_t n, i;
+	struct ops_b64_dec dec;
+	unsigned char *out;
+	char *buf;
+	ssize_t n;
 	size_t len;
+	int rc = -1;
 
-	g_mime_encoding_init_decode(&dec, GMIME_CONTENT_ENCODING_BASE64);
 	if (g_mime_stream_reset(in) != 0)
 		return -1;
+	buf = ops_xmalloc(DECODE_CHUNK + DECODE_CHUNK / 4 * 3 + 6);
+	out = (unsigned char *)buf + DECODE_CHUNK;
+	ops_b64_dec_init(&dec);
 	while (!g_mime_stream_eos(in)) {
-		n = g_mime_stream_read(in, buf, sizeof(buf));
+		n = g_mime_stream_read(in, buf, DECODE_CHUNK);
 		if (n < 0)
-			return -1;
+			goto done;
 		if (n == 0)
 			break;
-		for (i = 0; i < n; i++)
-			if (isalnum((unsigned char)buf[i]) || buf[i] == '+' ||
-			    buf[i] == '/' || buf[i] == '=')
-				nchars++;
-		len = g_mime_encoding_step(&dec, buf, (size_t)n, out);
-		if (sink_add(s, (unsigned char *)out, len) != 0)
-			return -1;
+		len = ops_b64_dec_step(&dec, buf, (size_t)n, out);
+		if (sink_add(s, out, len) != 0)
+			goto done;
 	}
-	if (nchars % 4 < 2)
-		return 0;
-	len = g_mime_encoding_step(&dec, pad + nchars % 4 - 2,
-	    4 - nchars % 4, out);
-	return sink_add(s, (unsigned char *)out, len);
+	len = ops_b64_dec_end(&dec, out);
+	rc = sink_add(s, out, len);
+done:
+	free(buf);
+	return rc;
 }
 
 static int

@@ -46,6 +46,54 @@ test_b64(void)
 	CHECK(ops_b64_decode("a*bc", 4, &n) == NULL);
 }
 
+/* The streaming MIME decoder on IN, fed in pieces of STEP bytes. */
+static size_t
+mime_b64(const char *in, size_t step, unsigned char *out)
+{
+	struct ops_b64_dec d;
+	size_t len = strlen(in), i, o = 0, k;
+
+	ops_b64_dec_init(&d);
+	for (i = 0; i < len; i += k) {
+		k = len - i < step ? len - i : step;
+		o += ops_b64_dec_step(&d, in + i, k, out + o);
+	}
+	return o + ops_b64_dec_end(&d, out + o);
+}
+
+static void
+test_b64_stream(void)
+{
+	static const struct {
+		const char *in, *out;
+	} t[] = {
+		{ "YWJjZA==", "abcd" },
+		{ "YWJj\r\nZGVm\r\n", "abcdef" },	/* folded */
+		{ "YW Jj*Z\tA=\n=", "abcd" },		/* junk skipped */
+		{ "YWJjZGU", "abcde" },			/* no padding */
+		{ "YWJjZA", "abcd" },
+		{ "YWJjZ", "abc" },			/* a lone char */
+		{ "YWI=\n\n--b-->\nmore text", "ab" },	/* ends at '=' */
+		{ "=YWI=", "ab" },			/* '=' first: none */
+		{ "Y=WI=", "ab" },
+		{ "-_8", "" },				/* not MIME base64 */
+		{ "", "" },
+	};
+	unsigned char out[64];
+	size_t i, step, n;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		for (step = 1; step <= 9; step++) {
+			n = mime_b64(t[i].in, step, out);
+			if (n != strlen(t[i].out) || memcmp(out, t[i].out,
+			    n) != 0) {
+				printf("FAIL: mime base64 \"%s\" in steps of "
+				    "%zu: %zu bytes\n", t[i].in, step, n);
+				failures++;
+			}
+		}
+}
+
 static void
 test_urls(void)
 {
@@ -202,6 +250,7 @@ int
 main(void)
 {
 	test_b64();
+	test_b64_stream();
 	test_urls();
 	test_time();
 	test_backoff();
