@@ -163,7 +163,9 @@ def no_boundary(f):
 
 def b64_garbage(f):
     """base64 with garbage: junk characters between the good ones (skipped,
-    the PDF comes out whole), then '=' and junk in the middle of one."""
+    the PDF comes out whole), then '=' in the middle of a group of one,
+    which ends its data (RFC 2045 6.8; Python's email reads it so): the
+    rest, junk and base64 alike, is not decoded."""
     good = b64(pdf("garbage"))
     junk = b"".join(bytes([c]) + b"!\xff*~ \t" for c in good)
     f.write(HEAD + b"Subject: garbage\n"
@@ -174,7 +176,7 @@ def b64_garbage(f):
             b"--m\nContent-Type: application/pdf\n"
             b"Content-Disposition: attachment; filename=\"cut.pdf\"\n"
             b"Content-Transfer-Encoding: base64\n\n"
-            + good[:20] + b"==@@==" + good[20:40] + b"\x00\x80=\n"
+            + good[:22] + b"==@@==" + good[22:40] + b"\x00\x80=\n"
             b"--m--\n")
 
 
