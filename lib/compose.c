@@ -479,9 +479,7 @@ ops_mail_sha256(const struct ops_mail *m, char hex[65])
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
-	for (i = 0; i < mdlen && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	hex[64] = '\0';
+	ops_hex(md, mdlen < 32 ? mdlen : 32, hex);
 }
 
 /* ---------------------------------------------------------------- HTML */

@@ -702,8 +702,7 @@ ops_draft_claim(struct ops_mailstore *s, struct ops_draft_claim *cl,
 			ops_errf(errmsg, errlen, "no random bytes");
 			goto draft_free;
 		}
-		for (i = 0; i < 16; i++)
-			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+		ops_hex(rnd, 16, hex);
 		d.rfc822msgid = ops_xasprintf("%s.mail-send@%s", hex, domain);
 		for (i = 0; d.rfc822msgid[i] != '\0'; i++)
 			d.rfc822msgid[i] = (char)tolower(

@@ -68,6 +68,10 @@ void	 ops_buf_reset(struct ops_buf *b);	/* len = 0, keeps memory */
 void	 ops_buf_free(struct ops_buf *b);
 char	*ops_buf_steal(struct ops_buf *b);	/* caller frees; b emptied */
 
+/* digest.c: hex and SHA-256. out holds 2 n + 1 bytes; 65 for a digest. */
+void	 ops_hex(const void *p, size_t n, char *out);
+void	 ops_sha256_hex(const void *p, size_t n, char out[65]);
+
 /* b64.c: base64 and base64url, with or without padding. */
 char	*ops_b64url_encode(const void *p, size_t n);	/* caller frees, no '=' */
 char	*ops_b64_encode(const void *p, size_t n);	/* caller frees, '=' */
@@ -120,6 +124,8 @@ const char *ops_jw_text(struct ops_jw *w, size_t *len);
 void	 ops_jw_reset(struct ops_jw *w);
 /* Writes the object and "\n" to fp, flushes, resets; -1 on error. */
 int	 ops_jw_emit(struct ops_jw *w, FILE *fp);
+/* The same without the flush, for a record more of the same unit follow. */
+int	 ops_jw_put(struct ops_jw *w, FILE *fp);
 
 /* ndjson.c: reads NDJSON records of any length, memory bounded per line. */
 struct ops_ndjson;
@@ -542,7 +548,8 @@ int	 ops_store_walk(const char *root, void (*fn)(void *arg,
 int	 ops_is_tmp_name(const char *name);		/* ".tmp-*" */
 
 /* store_ingest.c: receipt-store ingest: the policy, the files, the
- * records, one batch per message. */
+ * records; messages made durable in batches of up to 64, and a message's
+ * results written once it is. */
 struct ops_ingest;
 /* The crash journal: adopts each pending file that is whole, drops the
  * rest, removes temp files. Number of receipts adopted. */
@@ -553,6 +560,9 @@ struct ops_ingest *ops_ingest_new(struct ops_store *s,
 /* One input record; lineno for diagnostics. */
 void	 ops_ingest_record(struct ops_ingest *g, yajl_val v,
 	    unsigned long lineno);
+/* Makes the messages read so far durable and writes their results: for
+ * when the input has nothing more for now. */
+void	 ops_ingest_flush(struct ops_ingest *g);
 /* Finishes the open message, counts bad_lines (the reader's) and bad
  * records as the JobRun's errors: the number of failed records. */
 long	 ops_ingest_end(struct ops_ingest *g, unsigned long bad_lines);
@@ -621,9 +631,10 @@ struct ops_mime_body {				/* a part's decoded bytes */
 	char		*spool;			/* caller frees, or NULL */
 	char		*data;			/* base64, caller frees */
 };
-/* Parses raw, taking raw->data (freed with m); GMime is initialised on
- * first use. 0, or -1 when refused: m->error says why, and m holds what
- * was read of the headers. The caller ops_mime_free()s m either way. */
+/* Parses raw, taking raw->data (then NULL; freed with m); GMime is
+ * initialised on first use. 0, or -1 when refused: m->error says why, m
+ * holds what was read of the headers, and raw->data, if any, is still the
+ * caller's. The caller ops_mime_free()s m either way. */
 int	 ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m);
 void	 ops_mime_free(struct ops_mime_msg *m);
 /* Decodes part p of m in one pass: hash, size, sniff, end checks, and
@@ -664,7 +675,7 @@ void	 ops_mime_peek_close(struct ops_mime_peek *p);
  * it, then fp). */
 FILE	*ops_mime_peek(FILE *fp, enum ops_mime_kind *kind);
 /* Raw messages of an mbox or RFC 822 stream, each at most max bytes
- * held (a larger one is counted and hashed, its data NULL). */
+ * held, sha256 "" (a larger one is counted and hashed, its data NULL). */
 struct ops_mime_src;
 struct ops_mime_src *ops_mime_src_open(FILE *fp, enum ops_mime_kind kind,
 	    size_t max);

@@ -382,15 +382,14 @@ csrf_mac(const struct ops_httpauth *a, const char *who, long long t,
 	unsigned char mac[32];
 	unsigned int maclen = sizeof(mac);
 	char msg[OPS_HTTPAUTH_WHO + 32];
-	int n, i;
+	int n;
 
 	n = snprintf(msg, sizeof(msg), "%s\n%lld", who, t);
 	if (n < 0 || (size_t)n >= sizeof(msg))	/* who is at most a user name */
 		n = (int)sizeof(msg) - 1;
 	HMAC(EVP_sha256(), a->csrf_key, sizeof(a->csrf_key),
 	    (unsigned char *)msg, (size_t)n, mac, &maclen);
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	ops_hex(mac, 32, out);
 }
 
 void

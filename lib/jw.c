@@ -247,8 +247,8 @@ ops_jw_reset(struct ops_jw *w)
 	w->depth = 0;
 }
 
-int
-ops_jw_emit(struct ops_jw *w, FILE *fp)
+static int
+put(struct ops_jw *w, FILE *fp, int flush)
 {
 	const char *text;
 	size_t len;
@@ -259,11 +259,23 @@ ops_jw_emit(struct ops_jw *w, FILE *fp)
 		ops_warnx("internal error: could not encode a JSON record");
 		rc = -1;
 	} else if (fwrite(text, 1, len, fp) != len || putc('\n', fp) == EOF ||
-	    fflush(fp) != 0) {
+	    (flush && fflush(fp) != 0)) {
 		if (errno == EPIPE)
 			ops_reader_gone();
 		rc = -1;
 	}
 	ops_jw_reset(w);
 	return rc;
+}
+
+int
+ops_jw_emit(struct ops_jw *w, FILE *fp)
+{
+	return put(w, fp, 1);
+}
+
+int
+ops_jw_put(struct ops_jw *w, FILE *fp)
+{
+	return put(w, fp, 0);
 }

@@ -62,30 +62,6 @@ lower(char *s)
 }
 
 static void
-hex(const unsigned char *md, unsigned int n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
-sha256_hex(const void *p, size_t n, char *out)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen;
-
-	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1)
-		ops_die(OPS_EX_SOFTWARE, "sha256: failed");
-	hex(md, mdlen, out);
-}
-
-static void
 push(char ***v, size_t *n, size_t *size, char *s)
 {
 	if (*n == *size) {
@@ -303,15 +279,6 @@ scan_links(struct ops_mime_msg *m, size_t *size, const char *text, int html)
 	}
 }
 
-static int
-unhex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* "cid:" URLs (RFC 2392: a Content-ID, %-encoded) in an HTML body. */
 static void
 scan_cids(char ***refs, size_t *n, size_t *size, const char *html)
@@ -335,9 +302,10 @@ scan_cids(char ***refs, size_t *n, size_t *size, const char *html)
 			continue;
 		ref = o = ops_xmalloc((size_t)(e - p) + 1);
 		for (; p < e; p++) {
-			if (*p == '%' && e - p >= 3 && unhex(p[1]) >= 0 &&
-			    unhex(p[2]) >= 0) {
-				*o++ = (char)(unhex(p[1]) << 4 | unhex(p[2]));
+			if (*p == '%' && e - p >= 3 && ops_hexval(p[1]) >= 0 &&
+			    ops_hexval(p[2]) >= 0) {
+				*o++ = (char)(ops_hexval(p[1]) << 4 |
+				    ops_hexval(p[2]));
 				p += 2;
 			} else
 				*o++ = *p;
@@ -623,7 +591,7 @@ ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 	if (raw->no_hash)
 		m->raw_sha256[0] = '\0';
 	else if (raw->data != NULL && raw->sha256[0] == '\0')
-		sha256_hex(raw->data, raw->len, m->raw_sha256);
+		ops_sha256_hex(raw->data, raw->len, m->raw_sha256);
 	else
 		memcpy(m->raw_sha256, raw->sha256, sizeof(m->raw_sha256));
 	if (raw->data == NULL || raw->len > OPS_MIME_MAX_SIZE) {
@@ -659,8 +627,6 @@ ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 	return m->error != NULL ? -1 : 0;
 
 refused:
-	free(raw->data);
-	raw->data = NULL;
 	return -1;
 }
 
@@ -1007,7 +973,7 @@ ops_mime_decode(const struct ops_mime_part *p, enum ops_mime_out out,
 		goto unlink;
 
 	EVP_DigestFinal_ex(s.sha, md, &mdlen);
-	hex(md, mdlen, b->sha256);
+	ops_hex(md, mdlen, b->sha256);
 	b->size = s.size;
 	b->sniffed = ops_mime_sniff(s.head, s.nhead);
 	b->defect = ops_mime_defect(b->sniffed, s.size, s.tail, s.ntail);

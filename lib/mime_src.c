@@ -227,19 +227,6 @@ fill(struct ops_mime_src *s, size_t want)
 }
 
 static void
-hex(const unsigned char *md, unsigned int n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
 msg_begin(struct ops_mime_src *s)
 {
 	ops_buf_reset(&s->msg);
@@ -282,10 +269,13 @@ msg_end(struct ops_mime_src *s, struct ops_mime_raw *r)
 			s->msg.len -= 2;
 		s->size = s->msg.len;
 	}
-	if (!s->over && s->msg.len > 0)
-		EVP_DigestUpdate(s->sha, s->msg.data, s->msg.len);
-	EVP_DigestFinal_ex(s->sha, md, &mdlen);
-	hex(md, mdlen, r->sha256);
+	/* A message held whole is hashed by whoever needs it (mime-extract
+	 * on another core); one too large to hold, here, as it was read. */
+	memset(r, 0, sizeof(*r));
+	if (s->over) {
+		EVP_DigestFinal_ex(s->sha, md, &mdlen);
+		ops_hex(md, mdlen, r->sha256);
+	}
 	r->size = s->size;
 	r->len = s->over ? 0 : s->msg.len;
 	r->data = NULL;

@@ -253,19 +253,28 @@ out:
 
 /* ---- temp files ---- */
 
+/* A fresh ".tmp-<random>" name: caller frees; NULL without randomness. */
+static char *
+tmp_name(void)
+{
+	unsigned char rnd[8];
+	char hex[17];
+
+	if (ops_random_bytes(rnd, sizeof(rnd)) != 0)
+		return NULL;
+	ops_hex(rnd, sizeof(rnd), hex);
+	return ops_xasprintf(".tmp-%s", hex);
+}
+
 /* A new ".tmp-<random>" file in dirfd, mode 0640: fd and *name. */
 static int
 new_tmp(int dirfd, char **name)
 {
-	unsigned char rnd[8];
 	int fd, tries;
 
 	for (tries = 0; tries < 8; tries++) {
-		if (ops_random_bytes(rnd, sizeof(rnd)) != 0)
+		if ((*name = tmp_name()) == NULL)
 			return -1;
-		*name = ops_xasprintf(".tmp-%02x%02x%02x%02x%02x%02x%02x%02x",
-		    rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
-		    rnd[7]);
 		fd = openat(dirfd, *name, O_WRONLY | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, FILE_MODE);
 		if (fd >= 0) {
@@ -279,6 +288,29 @@ new_tmp(int dirfd, char **name)
 		}
 		free(*name);
 		*name = NULL;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* Renames path to a new ".tmp-<random>" name in dirfd, never replacing
+ * a file: 0 and *name, or -1/errno (EINVAL: no RENAME_NOREPLACE here). */
+static int
+rename_to_tmp(const char *path, int dirfd, char **name)
+{
+	int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		if ((*name = tmp_name()) == NULL)
+			return -1;
+		if (renameat2(AT_FDCWD, path, dirfd, *name,
+		    RENAME_NOREPLACE) == 0)
+			return 0;
+		free(*name);
+		*name = NULL;
+		if (errno == ENOSYS || errno == ENOTSUP)
+			errno = EINVAL;
 		if (errno != EEXIST)
 			return -1;
 	}
@@ -303,16 +335,6 @@ write_all(int fd, const void *data, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-static void
-hex_digest(const unsigned char *d, unsigned n, char hex[65])
-{
-	unsigned i;
-
-	for (i = 0; i < n && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
-	hex[2 * i] = '\0';
 }
 
 /* sha256 and size of fd from its start; with copyfd, copies the bytes
@@ -351,7 +373,7 @@ hash_fd(int fd, int copyfd, char hex[65], long long *size)
 		errno = EIO;
 		goto out;
 	}
-	hex_digest(md, mdlen, hex);
+	ops_hex(md, mdlen, hex);
 	*size = (long long)off;
 	rc = 0;
 out:
@@ -390,7 +412,7 @@ ops_store_take_spool(int dirfd, const char *spool, const char *sha256,
 	struct stat st, st2;
 	char hex[65];
 	long long got;
-	int fd = -1, out = -1, rc = -1, why = EINVAL;
+	int fd = -1, out = -1, rc = -1, why = EINVAL, moved;
 
 	*tmp = NULL;
 	/* Only the spool files mime-extract makes: a record must not move
@@ -429,13 +451,20 @@ ops_store_take_spool(int dirfd, const char *spool, const char *sha256,
 		snprintf(err, errlen, "spool: %s: %s", spool, strerror(errno));
 		goto unlink_spool;
 	}
-	out = new_tmp(dirfd, tmp);
-	if (out < 0) {
-		why = errno;
-		snprintf(err, errlen, "temp file: %s", strerror(errno));
-		goto unlink_spool;
+	/* The spool file becomes the temp file: no new inode, no copy. A
+	 * file system without RENAME_NOREPLACE gets an empty temp file
+	 * first, which the rename replaces. */
+	moved = rename_to_tmp(spool, dirfd, tmp);
+	if (moved != 0 && errno == EINVAL) {
+		out = new_tmp(dirfd, tmp);
+		if (out < 0) {
+			why = errno;
+			snprintf(err, errlen, "temp file: %s", strerror(errno));
+			goto unlink_spool;
+		}
+		moved = renameat(AT_FDCWD, spool, dirfd, *tmp);
 	}
-	if (renameat(AT_FDCWD, spool, dirfd, *tmp) == 0) {
+	if (moved == 0) {
 		/* The file moved must be the file hashed. */
 		if (fstatat(dirfd, *tmp, &st2, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
@@ -450,7 +479,14 @@ ops_store_take_spool(int dirfd, const char *spool, const char *sha256,
 		why = errno;
 		snprintf(err, errlen, "spool: %s: rename: %s", spool,
 		    strerror(errno));
+		if (*tmp == NULL)
+			goto unlink_spool;
 		goto unlink_tmp;
+	}
+	if (out < 0 && (out = new_tmp(dirfd, tmp)) < 0) {
+		why = errno;
+		snprintf(err, errlen, "temp file: %s", strerror(errno));
+		goto unlink_spool;
 	}
 	/* Another file system: copy, checking the bytes once more. */
 	if (hash_fd(fd, out, hex, &got) != 0 || fsync(out) != 0) {

@@ -22,13 +22,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
-
 #include "gmailops.h"
 
 #define MAX_ATTACHMENTS	10000	/* per message */
 #define MAX_KEY_BYTES	200	/* msg_key, id: LMDB keys stay < 511 */
 #define MAX_PART_BYTES	100
+#define BATCH_MAX	64	/* messages made durable together, */
+#define BATCH_SECONDS	1.0	/* the first waiting at most this long */
+#define BATCH_DIRS	8	/* target directories held open */
 
 struct att {
 	char		*part, *gaid, *filename, *ctype, *sniffed, *sha;
@@ -42,6 +43,10 @@ struct att {
 	int		 published;
 };
 
+struct counts {
+	long long	 stored, duplicates, quarantined, skipped, errors;
+};
+
 struct msg {
 	int		 open;
 	char		*id, *msg_key, *sender, *subject, *received_at, *error;
@@ -53,6 +58,8 @@ struct msg {
 	size_t		 n;
 	struct att	*atts;
 	int		 bad;		/* a bad or missing attachment record */
+	const char	*verdict;	/* once its files are published */
+	struct counts	 k;
 };
 
 struct ops_ingest {
@@ -66,14 +73,17 @@ struct ops_ingest {
 	struct ops_strmap	*seen;	/* sha256 → where, this run */
 	struct ops_strmap	*names;	/* paths chosen, this run */
 	char			*skip_key; /* msg_key of a refused message */
-	struct msg		 m;
+	struct msg		 m;	/* the message being read */
+	struct msg		 batch[BATCH_MAX]; /* read, not yet durable */
+	size_t			 nbatch;
+	double			 batch_start;	/* ops_monotonic() */
+	struct {
+		char		*path;
+		int		 fd;
+	}			 dirs[BATCH_DIRS]; /* opened for the batch */
 	unsigned long		 lineno;
 	long			 failures;
 	long			 bad;	/* bad records, not in the JobRun yet */
-};
-
-struct counts {
-	long long	 stored, duplicates, quarantined, skipped, errors;
 };
 
 static char *
@@ -119,17 +129,6 @@ drop_spool(const char *spool)
 	if (strncmp(base, ".spool-", 7) == 0 && lstat(spool, &st) == 0 &&
 	    S_ISREG(st.st_mode) && st.st_uid == geteuid())
 		(void)unlink(spool);
-}
-
-static void
-sha256_hex(const void *p, size_t n, char hex[65])
-{
-	unsigned char d[SHA256_DIGEST_LENGTH];
-	int i;
-
-	SHA256(p, n, d);
-	for (i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
 static int
@@ -225,6 +224,46 @@ msg_clear(struct msg *m)
 	free(m->received_at);
 	free(m->error);
 	memset(m, 0, sizeof(*m));
+}
+
+/* A target directory (root/DATE), made if create, opened once per batch:
+ * the fd is the batch's, valid until the next call; -1/errno. Held no
+ * longer than a batch: a directory removed meanwhile is looked up afresh
+ * by the next one. */
+static int
+batch_dir(struct ops_ingest *g, const char *path, int create)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < BATCH_DIRS && g->dirs[i].path != NULL; i++)
+		if (strcmp(g->dirs[i].path, path) == 0)
+			return g->dirs[i].fd;
+	fd = ops_store_opendir(path, NULL, create);
+	if (fd < 0)
+		return -1;
+	if (i == BATCH_DIRS) {		/* full: the first one goes, synced */
+		i = 0;
+		if (fsync(g->dirs[i].fd) != 0)
+			ops_dief(OPS_EX_IOERR, "fsync %s", g->dirs[i].path);
+		free(g->dirs[i].path);
+		close(g->dirs[i].fd);
+	}
+	g->dirs[i].path = ops_xstrdup(path);
+	g->dirs[i].fd = fd;
+	return fd;
+}
+
+static void
+batch_dirs_close(struct ops_ingest *g)
+{
+	size_t i;
+
+	for (i = 0; i < BATCH_DIRS && g->dirs[i].path != NULL; i++) {
+		free(g->dirs[i].path);
+		close(g->dirs[i].fd);
+		g->dirs[i].path = NULL;
+	}
 }
 
 static void finish_message(struct ops_ingest *);
@@ -340,17 +379,19 @@ find_duplicate(struct ops_ingest *g, struct att *a)
 	return 1;
 }
 
+static void flush(struct ops_ingest *);
+
 /* A storage directory that cannot take a file (full, read-only, not
  * writable, failing): every message after this one would fail the same
  * way. The message's temp files and spool file are removed and ingest
  * stops (74) before anything of it is recorded, so the next run takes it
- * whole; what earlier messages made durable stays. */
+ * whole; earlier messages, their files in place, are made durable first. */
 static void __attribute__((noreturn))
 storage_failed(struct ops_ingest *g, const char *dir, const char *spool,
     int why)
 {
 	struct msg *m = &g->m;
-	char *path;
+	char *path, *where;
 	size_t i;
 
 	for (i = 0; i < m->n; i++) {
@@ -361,8 +402,11 @@ storage_failed(struct ops_ingest *g, const char *dir, const char *spool,
 		free(path);
 	}
 	drop_spool(spool);
+	where = ops_xstrdup(dir);	/* dir may be the message's */
+	msg_clear(m);
+	flush(g);
 	errno = why;
-	ops_dief(OPS_EX_IOERR, "%s", dir);
+	ops_dief(OPS_EX_IOERR, "%s", where);
 }
 
 static int
@@ -382,9 +426,9 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 	size_t len;
 	int dirfd, saved;
 
-	dirfd = ops_store_opendir(root, g->m.date, !g->dry_run);
-	saved = errno;
 	a->dir = ops_path_join(root, g->m.date);
+	dirfd = batch_dir(g, a->dir, !g->dry_run);
+	saved = errno;
 	if (dirfd < 0 && !g->dry_run && storage_error(saved))
 		storage_failed(g, a->dir, spool, saved);
 	if (dirfd < 0 && (saved == ELOOP || saved == ENOTDIR || !g->dry_run)) {
@@ -407,8 +451,6 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 		}
 		free(name);
 		free(rel);
-		if (dirfd >= 0)
-			close(dirfd);
 		return;
 	}
 	if (spool != NULL) {
@@ -421,7 +463,7 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 			snprintf(err, sizeof(err), "\"data\" is not base64");
 			goto fail_err;
 		}
-		sha256_hex(bytes, len, hex);
+		ops_sha256_hex(bytes, len, hex);
 		if ((long long)len != a->size || strcmp(hex, a->sha) != 0) {
 			snprintf(err, sizeof(err), "\"data\" does not match the "
 			    "record's size and sha256");
@@ -436,13 +478,11 @@ take_bytes(struct ops_ingest *g, struct att *a, const char *root,
 		goto fail_err;
 	}
 	free(bytes);
-	close(dirfd);
 	return;
 fail_io:
 	if (storage_error(errno)) {
 		saved = errno;
 		free(bytes);
-		close(dirfd);
 		storage_failed(g, a->dir, spool, saved);
 	}
 fail_err:
@@ -450,8 +490,6 @@ fail_err:
 	a->reason = ops_xstrdup(err);
 fail:
 	free(bytes);
-	if (dirfd >= 0)
-		close(dirfd);
 	drop_spool(spool);
 	a->outcome = "error";
 }
@@ -538,32 +576,28 @@ add_attachment(struct ops_ingest *g, yajl_val v)
 		finish_message(g);
 }
 
-/* Step 2: final names and the journal, in one transaction. */
+/* Step 2 for one message: final names (none taken twice in the batch)
+ * and journal entries. */
 static void
-journal(struct ops_ingest *g)
+journal_message(struct ops_ingest *g, struct msg *m, struct ops_strmap *taken,
+    struct ops_jw *w)
 {
-	struct msg *m = &g->m;
-	struct ops_strmap *taken = ops_strmap_new();
 	struct ops_receipt r;
-	struct ops_jw *w = ops_jw_new();
 	unsigned char k[8];
 	const char *text;
 	char *name;
 	size_t i, len;
 	int dirfd;
 
-	ops_store_begin(g->s, 1);
 	for (i = 0; i < m->n; i++) {
 		struct att *a = &m->atts[i];
 		if (a->tmp == NULL)
 			continue;
-		dirfd = ops_store_opendir(a->dir, NULL, 0);
+		dirfd = batch_dir(g, a->dir, 0);
 		name = ops_store_sanitize(a->filename, a->sniffed);
 		a->final = dirfd >= 0 ? ops_store_unique(dirfd, name, taken,
 		    a->dir) : NULL;
 		free(name);
-		if (dirfd >= 0)
-			close(dirfd);
 		if (a->final == NULL) {
 			a->outcome = "error";
 			free(a->reason);
@@ -614,42 +648,57 @@ journal(struct ops_ingest *g)
 		ops_store_put(g->s, OPS_DB_PENDING, k, sizeof(k), text, len, 0);
 		ops_jw_reset(w);
 	}
+}
+
+/* Step 2: the batch's final names and journal, in one transaction. */
+static void
+journal(struct ops_ingest *g)
+{
+	struct ops_strmap *taken = ops_strmap_new();
+	struct ops_jw *w = ops_jw_new();
+	size_t b;
+
+	ops_store_begin(g->s, 1);
+	for (b = 0; b < g->nbatch; b++)
+		journal_message(g, &g->batch[b], taken, w);
 	ops_store_commit(g->s);
 	ops_jw_free(w);
 	ops_strmap_free(taken);
 }
 
-/* Step 3: temp names to final names, directories fsynced. */
+/* Step 3: temp names to final names, then each directory fsynced once. */
 static void
 publish(struct ops_ingest *g)
 {
-	struct msg *m = &g->m;
-	size_t i;
+	size_t b, i;
 	int dirfd, rc;
 
-	for (i = 0; i < m->n; i++) {
-		struct att *a = &m->atts[i];
-		if (a->tmp == NULL || a->final == NULL)
-			continue;
-		dirfd = ops_store_opendir(a->dir, NULL, 0);
-		if (dirfd < 0)
-			ops_dief(OPS_EX_IOERR, "%s", a->dir);
-		rc = ops_store_publish(dirfd, a->tmp, a->final);
-		if (rc != 0) {
-			a->outcome = "error";
-			free(a->reason);
-			a->reason = rc == 1 ? ops_xasprintf("%s: taken meanwhile",
-			    a->storage_path) : ops_xasprintf("%s: rename: %s",
-			    a->storage_path, strerror(errno));
-			(void)unlinkat(dirfd, a->tmp, 0);
-		} else
-			a->published = 1;
-		/* Without a durable directory entry there must be no record:
-		 * die and let the journal settle it on the next run. */
-		if (fsync(dirfd) != 0)
-			ops_dief(OPS_EX_IOERR, "fsync %s", a->dir);
-		close(dirfd);
+	for (b = 0; b < g->nbatch; b++) {
+		for (i = 0; i < g->batch[b].n; i++) {
+			struct att *a = &g->batch[b].atts[i];
+			if (a->tmp == NULL || a->final == NULL)
+				continue;
+			dirfd = batch_dir(g, a->dir, 0);
+			if (dirfd < 0)
+				ops_dief(OPS_EX_IOERR, "%s", a->dir);
+			rc = ops_store_publish(dirfd, a->tmp, a->final);
+			if (rc != 0) {
+				a->outcome = "error";
+				free(a->reason);
+				a->reason = rc == 1 ? ops_xasprintf("%s: taken "
+				    "meanwhile", a->storage_path) :
+				    ops_xasprintf("%s: rename: %s",
+				    a->storage_path, strerror(errno));
+				(void)unlinkat(dirfd, a->tmp, 0);
+			} else
+				a->published = 1;
+		}
 	}
+	/* Without a durable directory entry there must be no record: die
+	 * and let the journal settle it on the next run. */
+	for (i = 0; i < BATCH_DIRS && g->dirs[i].path != NULL; i++)
+		if (fsync(g->dirs[i].fd) != 0)
+			ops_dief(OPS_EX_IOERR, "fsync %s", g->dirs[i].path);
 }
 
 static const char *
@@ -688,12 +737,13 @@ count(const struct msg *m, struct counts *k)
 	}
 }
 
-/* Step 4: receipts, index, ledger, counters; the journal deleted. */
+/* Step 4 for one message: receipts, index, ledger, counters; its
+ * journal entries deleted. */
 static void
-commit_message(struct ops_ingest *g, const char *verdict,
-    const struct counts *k, long long extra_errors)
+commit_message(struct ops_ingest *g, const struct msg *m,
+    long long extra_errors)
 {
-	struct msg *m = &g->m;
+	const struct counts *k = &m->k;
 	struct ops_receipt r;
 	struct ops_ledger l;
 	struct counts sum = *k;
@@ -702,7 +752,6 @@ commit_message(struct ops_ingest *g, const char *verdict,
 	char *text;
 	size_t i;
 
-	ops_store_begin(g->s, 1);
 	for (i = 0; i < m->n && !g->dry_run; i++) {
 		struct att *a = &m->atts[i];
 		if (a->receipt_id == 0 || a->tmp == NULL)
@@ -723,7 +772,7 @@ commit_message(struct ops_ingest *g, const char *verdict,
 	}
 	if (!g->dry_run) {
 		memset(&l, 0, sizeof(l));
-		snprintf(l.verdict, sizeof(l.verdict), "%s", verdict);
+		snprintf(l.verdict, sizeof(l.verdict), "%s", m->verdict);
 		l.job_run_id = g->job;
 		l.stored = k->stored;
 		l.duplicates = k->duplicates;
@@ -733,13 +782,13 @@ commit_message(struct ops_ingest *g, const char *verdict,
 	}
 	sum.errors += extra_errors;
 	job_add(g, 1, (long long)m->n, &sum);
-	ops_store_commit(g->s);
 }
 
 static void
-report(struct ops_ingest *g, const char *verdict, const struct counts *k)
+report(struct ops_ingest *g, const struct msg *m)
 {
-	struct msg *m = &g->m;
+	const struct counts *k = &m->k;
+	const char *verdict = m->verdict;
 	const char *logid = m->id != NULL ? m->id : m->msg_key;
 	struct ops_jw *lw;
 	size_t i;
@@ -802,7 +851,7 @@ report(struct ops_ingest *g, const char *verdict, const struct counts *k)
 }
 
 /* For the tests: die here as kill -9 would (GMAIL_OPS_TEST_CRASH=tmp,
- * journal or publish: after that step of the first message with files). */
+ * journal or publish: after that step of the first batch with files). */
 static void
 crash_point(const char *step)
 {
@@ -814,15 +863,105 @@ crash_point(const char *step)
 	}
 }
 
+/* A duplicate of a file of this batch points at its receipt once the
+ * file is published, as one of an earlier batch does; if that file
+ * failed, so does the duplicate (its message is tried again). */
+static void
+resolve_duplicates(struct ops_ingest *g)
+{
+	struct att *a, *o;
+	size_t b, i, ob, oi;
+
+	for (b = 0; b < g->nbatch; b++)
+		for (i = 0; i < g->batch[b].n; i++) {
+			a = &g->batch[b].atts[i];
+			if (strcmp(a->outcome, "duplicate") != 0 ||
+			    a->receipt_id != 0)
+				continue;
+			o = NULL;
+			for (ob = 0; ob <= b && o == NULL; ob++)
+				for (oi = 0; oi < g->batch[ob].n; oi++) {
+					o = &g->batch[ob].atts[oi];
+					if (o->tmp != NULL &&
+					    strcmp(o->sha, a->sha) == 0)
+						break;
+					o = NULL;
+				}
+			if (o == NULL)
+				continue;
+			free(a->reason);
+			if (o->published) {
+				a->receipt_id = o->receipt_id;
+				a->storage_path = ops_xstrdup(o->storage_path);
+				a->reason = ops_xasprintf("same content as "
+				    "receipt %llu",
+				    (unsigned long long)o->receipt_id);
+			} else {
+				a->outcome = "error";
+				a->reason = ops_xasprintf("same content as part "
+				    "%s of %s, which failed", o->part,
+				    g->batch[ob - 1].msg_key);
+			}
+		}
+}
+
+/* Makes the batch durable (steps 2 to 4, one transaction each for all
+ * its messages), then reports each message in order. */
+static void
+flush(struct ops_ingest *g)
+{
+	struct msg *m;
+	long long extra;
+	size_t b, i;
+	int files = 0;
+
+	if (g->nbatch == 0)
+		return;
+	for (b = 0; b < g->nbatch; b++)
+		for (i = 0; i < g->batch[b].n; i++)
+			if (g->batch[b].atts[i].tmp != NULL)
+				files = 1;
+	if (files) {
+		crash_point("tmp");
+		journal(g);
+		crash_point("journal");
+		publish(g);
+		crash_point("publish");
+		resolve_duplicates(g);
+	}
+	ops_store_begin(g->s, 1);
+	for (b = 0; b < g->nbatch; b++) {
+		m = &g->batch[b];
+		count(m, &m->k);
+		m->verdict = verdict_of(m, &m->k);
+		/* One error for the message unless a failed attachment or a
+		 * bad record (counted on its own) already says so. */
+		extra = m->k.errors == 0 && !m->bad &&
+		    strcmp(m->verdict, "error") == 0;
+		g->failures += m->k.errors;
+		commit_message(g, m, extra);
+	}
+	ops_store_commit(g->s);
+	for (b = 0; b < g->nbatch; b++) {
+		report(g, &g->batch[b]);
+		msg_clear(&g->batch[b]);
+	}
+	g->nbatch = 0;
+	batch_dirs_close(g);
+	/* Committed: the sha256 index now knows the batch's files, so the
+	 * run's own map (which a dry run needs whole) starts again and
+	 * memory stays flat however many messages come. */
+	if (!g->dry_run) {
+		ops_strmap_free(g->seen);
+		g->seen = ops_strmap_new();
+	}
+}
+
+/* The message read is whole: into the batch, made durable with it. */
 static void
 finish_message(struct ops_ingest *g)
 {
 	struct msg *m = &g->m;
-	const char *verdict;
-	struct counts k;
-	long long extra = 0;
-	size_t i;
-	int files = 0;
 
 	if (!m->open)
 		return;
@@ -831,33 +970,13 @@ finish_message(struct ops_ingest *g)
 		    m->msg_key, m->n, m->announced);
 		g->failures++;
 	}
-	for (i = 0; i < m->n; i++)
-		if (m->atts[i].tmp != NULL)
-			files = 1;
-	if (files) {
-		crash_point("tmp");
-		journal(g);
-		crash_point("journal");
-		publish(g);
-		crash_point("publish");
-	}
-	count(m, &k);
-	verdict = verdict_of(m, &k);
-	/* One error for the message unless a failed attachment or a bad
-	 * record (counted on its own) already says so. */
-	if (k.errors == 0 && !m->bad && strcmp(verdict, "error") == 0)
-		extra = 1;
-	g->failures += k.errors;
-	commit_message(g, verdict, &k, extra);
-	report(g, verdict, &k);
-	msg_clear(m);
-	/* Committed: the sha256 index now knows this message's files, so
-	 * the run's own map (which a dry run needs whole) starts again and
-	 * memory stays flat however many messages come. */
-	if (!g->dry_run) {
-		ops_strmap_free(g->seen);
-		g->seen = ops_strmap_new();
-	}
+	if (g->nbatch == 0)
+		g->batch_start = ops_monotonic();
+	g->batch[g->nbatch++] = *m;
+	memset(m, 0, sizeof(*m));
+	if (g->nbatch == BATCH_MAX ||
+	    ops_monotonic() - g->batch_start >= BATCH_SECONDS)
+		flush(g);
 }
 
 /* gmail-fetch's error record: the ledger says error (retried next run). */
@@ -926,11 +1045,18 @@ ops_ingest_record(struct ops_ingest *g, yajl_val v, unsigned long lineno)
 		add_attachment(g, v);
 	} else {
 		/* Anything else goes on, in order; an error is noted too. */
+		flush(g);
 		if (type != NULL && strcmp(type, "error") == 0)
 			error_record(g, v);
 		ops_jw_value(g->w, v);
 		emit(g);
 	}
+}
+
+void
+ops_ingest_flush(struct ops_ingest *g)
+{
+	flush(g);
 }
 
 long
@@ -939,6 +1065,7 @@ ops_ingest_end(struct ops_ingest *g, unsigned long bad_lines)
 	struct counts k = { 0, 0, 0, 0, 0 };
 
 	finish_message(g);
+	flush(g);
 	k.errors = g->bad + (long long)bad_lines;
 	if (k.errors > 0) {
 		ops_store_begin(g->s, 1);
@@ -952,9 +1079,14 @@ ops_ingest_end(struct ops_ingest *g, unsigned long bad_lines)
 void
 ops_ingest_free(struct ops_ingest *g)
 {
+	size_t i;
+
 	if (g == NULL)
 		return;
 	msg_clear(&g->m);
+	for (i = 0; i < g->nbatch; i++)
+		msg_clear(&g->batch[i]);
+	batch_dirs_close(g);
 	ops_jw_free(g->w);
 	ops_strmap_free(g->seen);
 	ops_strmap_free(g->names);

@@ -263,9 +263,19 @@ files() {
 	run ingest <in
 	[ "$(result outcome 1)" = stored ]
 	[ "$(result outcome 2)" = duplicate ]
-	[ "$(result reason 2)" = "same content as part 2 of m4 in this run" ]
+	[ "$(result reason 2)" = "same content as receipt 3" ]
+	[ "$(result receipt_id 2)" = 3 ]
+	[ "$(result storage_path 2)" = "$(result storage_path 1)" ]
 	[ "$(receipt-store list | jq -r .sha256 | sort | uniq -d | wc -l)" = 0 ]
 	[ "$(files | wc -l)" = 3 ]
+	# a dry run has no receipt to point at
+	printf '%%PDF-1.4\n%% m5\n%%%%EOF\n' >"$FIX/e.pdf"
+	{ msg m5 2; att m5 2 "$FIX/e.pdf" one.pdf; att m5 3 "$FIX/e.pdf" two.pdf; } >in
+	run receipt-store ingest --dry-run <in
+	assert_success
+	[ "$(result outcome 2)" = duplicate ]
+	[ "$(result reason 2)" = "same content as part 2 of m5 in this run" ]
+	[ "$(result receipt_id 2)" = null ]
 }
 
 @test "0-byte, corrupt, oversize and wrongly typed attachments are quarantined with the reason" {

@@ -562,12 +562,10 @@ new_msgid(const char *from)
 	const char *at = strrchr(from, '@');
 	unsigned char rnd[16];
 	char hex[33], *id, *p;
-	int i;
 
 	if (ops_random_bytes(rnd, sizeof(rnd)) != 0)
 		ops_die(OPS_EX_SOFTWARE, "no random bytes");
-	for (i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	ops_hex(rnd, 16, hex);
 	id = ops_xasprintf("%s.mail-send@%s", hex, at != NULL ? at + 1 :
 	    "mail-send.invalid");
 	for (p = id; *p != '\0'; p++)

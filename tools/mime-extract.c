@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +47,15 @@ static void
 emit(struct run *r)
 {
 	if (ops_jw_emit(r->w, stdout) != 0)
+		ops_die(OPS_EX_IOERR, "stdout: write error");
+}
+
+/* A record of a message whose last record is still to come: written out
+ * with that one, so the next stage wakes once per message. */
+static void
+emit_more(struct run *r)
+{
+	if (ops_jw_put(r->w, stdout) != 0)
 		ops_die(OPS_EX_IOERR, "stdout: write error");
 }
 
@@ -155,7 +166,7 @@ write_message(struct run *r, const struct origin *o, const char *key,
 	ops_jw_int(w, "attachments", (long long)m->nparts);
 	ops_jw_str(w, "error", m->error);
 	ops_jw_close(w);
-	emit(r);
+	emit_more(r);
 }
 
 static void
@@ -181,7 +192,7 @@ write_attachment(struct run *r, const struct origin *o, const char *key,
 	if (b->data != NULL)
 		ops_jw_str(w, "data", b->data);
 	ops_jw_close(w);
-	emit(r);
+	emit_more(r);
 }
 
 /* Spools every part of m, or removes what it wrote and dies. */
@@ -204,6 +215,43 @@ spool_all(struct run *r, const struct ops_mime_msg *m,
 	}
 }
 
+/* The SHA-256 of a whole message, the key of one that has no Gmail id,
+ * computed on another core while its parts are parsed and decoded. */
+struct hasher {
+	pthread_t		 thread;
+	const unsigned char	*p;
+	size_t			 n;
+	char			 hex[65];
+	int			 running;
+};
+
+static void *
+hasher_main(void *arg)
+{
+	struct hasher *h = arg;
+
+	ops_sha256_hex(h->p, h->n, h->hex);
+	return NULL;
+}
+
+static void
+hasher_start(struct hasher *h, const unsigned char *p, size_t n)
+{
+	h->p = p;
+	h->n = n;
+	h->running = pthread_create(&h->thread, NULL, hasher_main, h) == 0;
+	if (!h->running)		/* no thread: here, now */
+		hasher_main(h);
+}
+
+static void
+hasher_join(struct hasher *h)
+{
+	if (h->running && pthread_join(h->thread, NULL) != 0)
+		ops_die(OPS_EX_SOFTWARE, "pthread_join: failed");
+	h->running = 0;
+}
+
 /* One raw message: its record, then its attachments'. When spooling,
  * every file is written before the records that name them. */
 static void
@@ -212,19 +260,28 @@ message(struct run *r, const struct origin *o, struct ops_mime_raw *raw)
 	const char *id = o->rec != NULL ? ops_json_str(o->rec, "id") : NULL;
 	struct ops_mime_body *bodies;
 	struct ops_mime_msg m;
+	struct hasher h;
 	char *key;
 	size_t i;
+	int hashing;
 
-	raw->no_hash = id != NULL;	/* a Gmail record is keyed by its id */
+	/* A Gmail record is keyed by its id; a message too large to hold
+	 * was hashed as it was read. */
+	hashing = id == NULL && raw->data != NULL && raw->sha256[0] == '\0';
+	if (hashing)
+		hasher_start(&h, raw->data, raw->len);
+	raw->no_hash = id != NULL || hashing;
 	if (ops_mime_parse(raw, &m) != 0) {
 		ops_warnx("%s: %s", where(o), m.error);
 		r->failed++;
 	}
-	key = id != NULL ? ops_xstrdup(id) : ops_xasprintf("sha256:%s",
-	    m.raw_sha256);
 	bodies = ops_xmalloc((m.nparts + 1) * sizeof(*bodies));
 	if (r->out == OPS_MIME_OUT_SPOOL)
 		spool_all(r, &m, bodies);
+	if (hashing)
+		hasher_join(&h);
+	key = id != NULL ? ops_xstrdup(id) : ops_xasprintf("sha256:%s",
+	    hashing ? h.hex : m.raw_sha256);
 	write_message(r, o, key, &m);
 	for (i = 0; i < m.nparts; i++) {
 		/* Inline data: one attachment in memory at a time. */
@@ -235,6 +292,11 @@ message(struct run *r, const struct origin *o, struct ops_mime_raw *raw)
 		write_attachment(r, o, key, &m.parts[i], &bodies[i]);
 		ops_mime_body_free(&bodies[i]);
 	}
+	if (fflush(stdout) != 0) {
+		if (errno == EPIPE)
+			ops_reader_gone();
+		ops_die(OPS_EX_IOERR, "stdout: write error");
+	}
 	r->attachments += (long long)m.nparts;
 	r->messages++;
 	if (r->max > 0 && r->attachments >= r->max)
@@ -242,6 +304,8 @@ message(struct run *r, const struct origin *o, struct ops_mime_raw *raw)
 	free(bodies);
 	free(key);
 	ops_mime_free(&m);
+	free(raw->data);		/* a refused message's */
+	raw->data = NULL;
 }
 
 static void
@@ -538,6 +602,11 @@ main(int argc, char *argv[])
 	if (spool != NULL)
 		r.spool = spool_dir(spool);
 	r.w = ops_jw_new();
+	/* Spool records are small and a stage behind (receipt-store making
+	 * a batch durable) pauses reading: a larger pipe keeps this one
+	 * going meanwhile. Not a pipe, or a smaller limit: as it is. */
+	if (r.out == OPS_MIME_OUT_SPOOL)
+		(void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20);
 	if (argc == 0)
 		stream(&r, stdin, NULL);
 	for (i = 0; i < argc && !r.stop; i++)

@@ -3,8 +3,10 @@
  * JobRuns, and the read side (list, show, stats, jobs, verify). */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gmailops.h"
 
@@ -373,6 +375,23 @@ cmd_filter(struct ops_store *s, const struct ops_config *c)
 	return rc;
 }
 
+/* Reads standard input; when it has had nothing for 50 ms, first makes
+ * what was read durable and reports it: a batch fills while records keep
+ * coming, and a record is not held back waiting for the next. */
+static ssize_t
+ingest_read(void *arg, char *buf, size_t len)
+{
+	struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
+	ssize_t n;
+
+	if (poll(&p, 1, 50) == 0)
+		ops_ingest_flush(arg);
+	do
+		n = read(STDIN_FILENO, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 static int
 cmd_ingest(struct ops_store *s, const struct ops_config *c,
     const struct args *a)
@@ -409,7 +428,7 @@ cmd_ingest(struct ops_store *s, const struct ops_config *c,
 	if (!a->dry_run)
 		(void)ops_ingest_recover(s, c);
 	g = ops_ingest_new(s, c, job, a->dry_run, log, stdout);
-	r = ops_ndjson_open(stdin, NULL, 0);
+	r = ops_ndjson_open_reader(ingest_read, g, NULL, 0);
 	for (;;) {
 		rc = ops_ndjson_next(r, &v);
 		if (rc != 1)

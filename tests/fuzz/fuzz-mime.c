@@ -68,8 +68,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	raw.data = ops_xmalloc(size);
 	memcpy(raw.data, data, size);
 	raw.len = raw.size = size;
-	(void)ops_mime_parse(&raw, &m);
-	FUZZ_CHECK(raw.data == NULL);
+	if (ops_mime_parse(&raw, &m) == 0)
+		FUZZ_CHECK(raw.data == NULL);
+	free(raw.data);
 	check_msg(&m);
 	for (i = 0; i < m.nparts; i++) {
 		if (ops_mime_decode(&m.parts[i], OPS_MIME_OUT_DATA, NULL,
