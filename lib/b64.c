@@ -74,20 +74,20 @@ static const unsigned char b64_value[256] = {
 	['+'] = 63, ['-'] = 63, ['/'] = 64, ['_'] = 64
 };
 
-unsigned char *
-ops_b64_decode(const char *s, size_t slen, size_t *outlen)
+/* Decodes u into out, which may be u itself or lie before it: each group
+ * is read before its bytes are written, and never past what is read. */
+static int
+decode_into(const unsigned char *u, size_t slen, unsigned char *out,
+    size_t *outlen)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	unsigned char *out;
 	unsigned long w;
 	size_t i, o = 0;
 	unsigned a, b, c, d;
 
-	while (slen > 0 && s[slen - 1] == '=')
+	while (slen > 0 && u[slen - 1] == '=')
 		slen--;
 	if (slen % 4 == 1)		/* one lone character: not base64 */
-		return NULL;
-	out = ops_xmalloc(slen / 4 * 3 + 3);
+		return -1;
 	/* Four characters, three bytes at a time. */
 	for (i = 0; i + 4 <= slen; i += 4) {
 		a = b64_value[u[i]];
@@ -115,10 +115,33 @@ ops_b64_decode(const char *s, size_t slen, size_t *outlen)
 			out[o++] = (unsigned char)(w >> 8);
 	}
 	*outlen = o;
-	return out;
+	return 0;
 bad:
-	free(out);
-	return NULL;
+	return -1;
+}
+
+unsigned char *
+ops_b64_decode(const char *s, size_t slen, size_t *outlen)
+{
+	unsigned char *out = ops_xmalloc(slen / 4 * 3 + 3);
+
+	if (decode_into((const unsigned char *)s, slen, out, outlen) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+int
+ops_b64_decode_to(char *s, size_t slen, unsigned char *out, size_t *outlen)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < slen; i++)	/* line breaks out, in place */
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' &&
+		    s[i] != '\n')
+			s[n++] = s[i];
+	return decode_into((unsigned char *)s, n, out, outlen);
 }
 
 /* MIME base64 (RFC 2045 6.8): a character's value plus one, '=' 65,

@@ -77,6 +77,11 @@ char	*ops_b64url_encode(const void *p, size_t n);	/* caller frees, no '=' */
 char	*ops_b64_encode(const void *p, size_t n);	/* caller frees, '=' */
 /* Decodes either alphabet, padding optional; NULL on bad input. */
 unsigned char *ops_b64_decode(const char *s, size_t slen, size_t *outlen);
+/* The same without a copy: spaces and line breaks in s are dropped (s is
+ * changed), and the bytes written to out, which may be s or lie before
+ * it in the same buffer. 0, or -1 on bad input. */
+int	 ops_b64_decode_to(char *s, size_t slen, unsigned char *out,
+	    size_t *outlen);
 /* Streaming MIME base64: characters outside the alphabet are skipped, '='
  * ends the data, a group cut short at the end keeps its whole bytes.
  * A step writes at most len / 4 * 3 + 6 bytes, the end at most 2. */
@@ -99,6 +104,11 @@ yajl_val ops_json_get(yajl_val obj, const char *key);	/* any type */
 const char *ops_json_str(yajl_val obj, const char *key);	/* NULL if !string */
 int	 ops_json_int(yajl_val obj, const char *key, long long *out); /* 0 ok */
 int	 ops_json_bool(yajl_val obj, const char *key, int *out);	/* 0 ok */
+/* Where the string value of a top-level key of the object in text lies,
+ * when it is there as is (no escapes): 0 and its offset and length; -1
+ * when not, or text is not one valid JSON value. The first such key. */
+int	 ops_json_find_str(const char *text, size_t len, const char *key,
+	    size_t *off, size_t *vlen);
 
 /* jw.c: JSON writer: one compact object per line. */
 struct ops_jw;
@@ -140,6 +150,16 @@ struct ops_ndjson *ops_ndjson_open_reader(ssize_t (*rd)(void *arg, char *buf,
 /* 1: *out is an object (caller yajl_tree_free()s); 0: end; -1: read error.
  * Bad lines are reported as "prog: NAME: line N: why" and counted. */
 int	 ops_ndjson_next(struct ops_ndjson *r, yajl_val *out);
+/* The same, a line at a time: 1 with the next line that may hold a record
+ * (not blank, within the cap, no NUL byte) in *line, NUL-terminated and
+ * borrowed until the next call; 0: end; -1: read error. */
+int	 ops_ndjson_next_line(struct ops_ndjson *r, char **line, size_t *len);
+/* The line last returned, the caller's to free(); the reader reads the
+ * next one into a new buffer. */
+char	*ops_ndjson_take_line(struct ops_ndjson *r);
+/* "prog: NAME: line N: why" for the line last read, counted as bad. */
+void	 ops_ndjson_bad_line(struct ops_ndjson *r, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 unsigned long ops_ndjson_lineno(const struct ops_ndjson *r);
 unsigned long ops_ndjson_bad(const struct ops_ndjson *r);
 void	 ops_ndjson_close(struct ops_ndjson *r);

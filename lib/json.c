@@ -1,5 +1,8 @@
-/* json.c: small accessors over yajl trees. */
+/* json.c: small accessors over yajl trees, and a string found in JSON
+ * text without one. */
 #include <string.h>
+
+#include <yajl/yajl_parse.h>
 
 #include "gmailops.h"
 
@@ -106,5 +109,100 @@ ops_json_bool(yajl_val obj, const char *key, int *out)
 	if (v == NULL || !(YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)))
 		return -1;
 	*out = YAJL_IS_TRUE(v);
+	return 0;
+}
+
+/* Where a top-level key's string value lies in an object's text, found
+ * without building a tree: yajl hands a string without escapes as a
+ * pointer into the text it was given. */
+struct str_scan {
+	const char	*key;
+	size_t		 keylen;
+	int		 depth, want;
+	const char	*at;
+	size_t		 len;
+};
+
+static int
+scan_value(void *ctx)
+{
+	((struct str_scan *)ctx)->want = 0;
+	return 1;
+}
+
+static int
+scan_bool(void *ctx, int b)
+{
+	(void)b;
+	return scan_value(ctx);
+}
+
+static int
+scan_number(void *ctx, const char *n, size_t len)
+{
+	(void)n;
+	(void)len;
+	return scan_value(ctx);
+}
+
+static int
+scan_string(void *ctx, const unsigned char *str, size_t len)
+{
+	struct str_scan *r = ctx;
+
+	if (r->want && r->depth == 1 && r->at == NULL) {
+		r->at = (const char *)str;
+		r->len = len;
+	}
+	r->want = 0;
+	return 1;
+}
+
+static int
+scan_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct str_scan *r = ctx;
+
+	r->want = r->depth == 1 && len == r->keylen &&
+	    memcmp(key, r->key, len) == 0;
+	return 1;
+}
+
+static int
+scan_open(void *ctx)
+{
+	((struct str_scan *)ctx)->depth++;
+	return scan_value(ctx);
+}
+
+static int
+scan_close(void *ctx)
+{
+	((struct str_scan *)ctx)->depth--;
+	return 1;
+}
+
+int
+ops_json_find_str(const char *text, size_t len, const char *key,
+    size_t *off, size_t *vlen)
+{
+	static const yajl_callbacks cb = {
+		scan_value, scan_bool, NULL, NULL, scan_number, scan_string,
+		scan_open, scan_key, scan_close, scan_open, scan_close
+	};
+	struct str_scan r = { key, strlen(key), 0, 0, NULL, 0 };
+	yajl_handle h;
+	int ok;
+
+	if (text == NULL)		/* yajl's own stack: no depth limit */
+		return -1;
+	h = yajl_alloc(&cb, NULL, &r);
+	ok = yajl_parse(h, (const unsigned char *)text, len) ==
+	    yajl_status_ok && yajl_complete_parse(h) == yajl_status_ok;
+	yajl_free(h);
+	if (!ok || r.at == NULL || r.at < text || r.at + r.len > text + len)
+		return -1;
+	*off = (size_t)(r.at - text);
+	*vlen = r.len;
 	return 0;
 }

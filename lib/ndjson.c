@@ -129,8 +129,8 @@ read_line(struct ops_ndjson *r, int *toolong)
 }
 
 /* "prog: [NAME: ]line N: why", counted as a bad record. */
-static void __attribute__((format(printf, 2, 3)))
-bad_line(struct ops_ndjson *r, const char *fmt, ...)
+void
+ops_ndjson_bad_line(struct ops_ndjson *r, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;
@@ -157,13 +157,14 @@ is_blank(const char *s, size_t n)
 }
 
 int
-ops_ndjson_next(struct ops_ndjson *r, yajl_val *out)
+ops_ndjson_next_line(struct ops_ndjson *r, char **line, size_t *len)
 {
-	char err[256];
-	yajl_val v;
 	int toolong, rc;
 
 	for (;;) {
+		/* A line may be tens of megabytes: do not keep its buffer. */
+		if (r->line.size > sizeof(r->chunk) * 4)
+			ops_buf_free(&r->line);
 		rc = read_line(r, &toolong);
 		if (rc <= 0) {
 			if (rc < 0)
@@ -172,22 +173,47 @@ ops_ndjson_next(struct ops_ndjson *r, yajl_val *out)
 		}
 		r->lineno++;
 		if (toolong || r->line.len > r->maxline) {
-			bad_line(r, "longer than %zu bytes, skipped", r->maxline);
+			ops_ndjson_bad_line(r, "longer than %zu bytes, skipped",
+			    r->maxline);
 			continue;
 		}
 		if (r->line.len == 0 || is_blank(r->line.data, r->line.len))
 			continue;
 		if (strlen(r->line.data) != r->line.len) {
-			bad_line(r, "NUL byte in JSON text");
+			ops_ndjson_bad_line(r, "NUL byte in JSON text");
 			continue;
 		}
-		v = ops_json_parse(r->line.data, err, sizeof(err));
+		*line = r->line.data;
+		*len = r->line.len;
+		return 1;
+	}
+}
+
+char *
+ops_ndjson_take_line(struct ops_ndjson *r)
+{
+	return ops_buf_steal(&r->line);
+}
+
+int
+ops_ndjson_next(struct ops_ndjson *r, yajl_val *out)
+{
+	char err[256], *line;
+	yajl_val v;
+	size_t len;
+	int rc;
+
+	for (;;) {
+		rc = ops_ndjson_next_line(r, &line, &len);
+		if (rc <= 0)
+			return rc;
+		v = ops_json_parse(line, err, sizeof(err));
 		if (v == NULL) {
-			bad_line(r, "%s", err);
+			ops_ndjson_bad_line(r, "%s", err);
 			continue;
 		}
 		if (!YAJL_IS_OBJECT(v)) {
-			bad_line(r, "not a JSON object");
+			ops_ndjson_bad_line(r, "not a JSON object");
 			yajl_tree_free(v);
 			continue;
 		}

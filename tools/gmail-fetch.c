@@ -6,8 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <yajl/yajl_parse.h>
-
 #include "gmailops.h"
 
 #define MAX_JOBS	64
@@ -128,100 +126,21 @@ jw_string_field(struct ops_jw *w, yajl_val msg, const char *key)
 		ops_jw_str(w, key, ops_json_str(msg, key));
 }
 
-/* Where the top-level "raw" string lies in an answer, found without
- * building a tree: yajl hands a string without escapes as a pointer into
- * the text it was given. */
-struct raw_scan {
-	int		 depth, want;
-	const char	*at;
-	size_t		 len;
-};
-
-static int
-scan_value(void *ctx)
-{
-	((struct raw_scan *)ctx)->want = 0;
-	return 1;
-}
-
-static int
-scan_bool(void *ctx, int b)
-{
-	(void)b;
-	return scan_value(ctx);
-}
-
-static int
-scan_number(void *ctx, const char *n, size_t len)
-{
-	(void)n;
-	(void)len;
-	return scan_value(ctx);
-}
-
-static int
-scan_string(void *ctx, const unsigned char *str, size_t len)
-{
-	struct raw_scan *r = ctx;
-
-	if (r->want && r->depth == 1) {
-		r->at = (const char *)str;
-		r->len = len;
-	}
-	r->want = 0;
-	return 1;
-}
-
-static int
-scan_key(void *ctx, const unsigned char *key, size_t len)
-{
-	struct raw_scan *r = ctx;
-
-	r->want = r->depth == 1 && len == 3 && memcmp(key, "raw", 3) == 0;
-	return 1;
-}
-
-static int
-scan_open(void *ctx)
-{
-	((struct raw_scan *)ctx)->depth++;
-	return scan_value(ctx);
-}
-
-static int
-scan_close(void *ctx)
-{
-	((struct raw_scan *)ctx)->depth--;
-	return 1;
-}
-
 /* 0 with the offset and length of raw inside body, when it is there as
  * plain base64url (no escapes); else -1. */
 static int
 find_raw(const struct ops_buf *body, size_t *off, size_t *len)
 {
-	static const yajl_callbacks cb = {
-		scan_value, scan_bool, NULL, NULL, scan_number, scan_string,
-		scan_open, scan_key, scan_close, scan_open, scan_close
-	};
 	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789-_=";
-	struct raw_scan r = { 0, 0, NULL, 0 };
-	yajl_handle h = yajl_alloc(&cb, NULL, &r);
-	int ok;
 	size_t i;
 
-	ok = yajl_parse(h, (const unsigned char *)body->data, body->len) ==
-	    yajl_status_ok && yajl_complete_parse(h) == yajl_status_ok;
-	yajl_free(h);
-	if (!ok || r.at == NULL || r.at < body->data ||
-	    r.at + r.len > body->data + body->len)
+	if (ops_json_find_str(body->data, body->len, "raw", off, len) != 0)
 		return -1;
-	for (i = 0; i < r.len; i++)
-		if (r.at[i] == '\0' || strchr(b64url, r.at[i]) == NULL)
+	for (i = 0; i < *len; i++)
+		if (body->data[*off + i] == '\0' ||
+		    strchr(b64url, body->data[*off + i]) == NULL)
 			return -1;
-	*off = (size_t)(r.at - body->data);
-	*len = r.len;
 	return 0;
 }
 

@@ -325,18 +325,49 @@ static unsigned char *
 raw_decode(const char *s, size_t *len)
 {
 	unsigned char *out;
-	char *flat, *o;
+	char *flat;
 
 	out = ops_b64_decode(s, strlen(s), len);
 	if (out != NULL || strpbrk(s, " \t\r\n") == NULL)
 		return out;
-	flat = o = ops_xmalloc(strlen(s) + 1);
-	for (; *s != '\0'; s++)
-		if (strchr(" \t\r\n", *s) == NULL)
-			*o++ = *s;
-	out = ops_b64_decode(flat, (size_t)(o - flat), len);
-	free(flat);
+	flat = ops_xstrdup(s);
+	out = (unsigned char *)flat;
+	if (ops_b64_decode_to(flat, strlen(flat), out, len) != 0) {
+		free(flat);
+		return NULL;
+	}
 	return out;
+}
+
+/* A record whose "raw" is plain text in the line (as gmail-fetch writes
+ * it): the message is decoded where it lies, to the start of the line's
+ * buffer, which becomes raw->data, and only the rest of the record is
+ * parsed. 1 with *v and raw filled; 0 when the record is not so (or the
+ * rest is not an object: read as any line); -1 when raw is not base64. */
+static int
+raw_in_place(struct ops_ndjson *nd, char *line, size_t len, yajl_val *v,
+    struct ops_mime_raw *raw)
+{
+	size_t off, rawlen, n;
+	char *rest;
+
+	if (ops_json_find_str(line, len, "raw", &off, &rawlen) != 0)
+		return 0;
+	rest = ops_xasprintf("%.*s%s", (int)off, line, line + off + rawlen);
+	*v = ops_json_parse(rest, NULL, 0);
+	free(rest);
+	if (*v == NULL || !YAJL_IS_OBJECT(*v)) {
+		yajl_tree_free(*v);
+		return 0;
+	}
+	if (ops_b64_decode_to(line + off, rawlen, (unsigned char *)line,
+	    &n) != 0)
+		return -1;
+	memset(raw, 0, sizeof(*raw));
+	raw->data = (unsigned char *)ops_ndjson_take_line(nd);
+	raw->data = ops_xrealloc(raw->data, n > 0 ? n : 1);
+	raw->len = raw->size = n;
+	return 1;
 }
 
 /* gmail-fetch records; others pass through. */
@@ -348,17 +379,38 @@ ndjson(struct run *r, struct ops_mime_peek *pk, const char *name)
 	struct ops_mime_raw raw;
 	struct origin o;
 	const char *type;
+	char err[256], *line;
 	yajl_val v, rv;
-	int rc = 0;
+	size_t len;
+	int rc = 0, in_place;
 
 	while (!r->stop) {
-		rc = ops_ndjson_next(nd, &v);
+		rc = ops_ndjson_next_line(nd, &line, &len);
 		if (rc != 1)
 			break;
 		memset(&o, 0, sizeof(o));
-		o.rec = v;
 		o.file = name;
 		o.line = ops_ndjson_lineno(nd);
+		in_place = raw_in_place(nd, line, len, &v, &raw);
+		if (in_place < 0) {
+			bad_record(r, name, o.line, "\"raw\" is not base64");
+			yajl_tree_free(v);
+			continue;
+		}
+		if (in_place) {
+			o.rec = v;
+			message(r, &o, &raw);
+			yajl_tree_free(v);
+			continue;
+		}
+		v = ops_json_parse(line, err, sizeof(err));
+		if (v == NULL || !YAJL_IS_OBJECT(v)) {
+			ops_ndjson_bad_line(nd, "%s", v == NULL ? err :
+			    "not a JSON object");
+			yajl_tree_free(v);
+			continue;
+		}
+		o.rec = v;
 		type = ops_json_str(v, "type");
 		rv = ops_json_get(v, "raw");
 		if (rv == NULL && type != NULL && strcmp(type, "raw") == 0) {

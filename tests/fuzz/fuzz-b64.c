@@ -43,6 +43,11 @@ round_trip(const unsigned char *p, size_t n)
 	FUZZ_CHECK(back != NULL && len == n &&
 	    (n == 0 || memcmp(back, p, n) == 0));
 	free(back);
+	back = ops_xmalloc(strlen(s) + 1);		/* in place, folded */
+	memcpy(back, s, strlen(s) + 1);
+	FUZZ_CHECK(ops_b64_decode_to((char *)back, strlen(s), back,
+	    &len) == 0 && len == n && (n == 0 || memcmp(back, p, n) == 0));
+	free(back);
 	back = stream_decode(s, strlen(s), 76, &len);	/* a line's worth */
 	FUZZ_CHECK(len == n && (n == 0 || memcmp(back, p, n) == 0));
 	free(back);

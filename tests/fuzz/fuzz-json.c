@@ -1,6 +1,7 @@
 /* fuzz-json: ops_json_parse (yajl's tree parser, the one-line error, the
  * depth bound) and the accessors, then the writer: a parsed value written
- * with ops_jw_value must parse again and write the same text. */
+ * with ops_jw_value must parse again and write the same text. Where
+ * ops_json_find_str says "raw" lies, the tree must hold that string. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,9 +64,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_str(data, size), *out, *again, err[128];
 	yajl_val v, v2;
+	const char *raw;
 	long long n;
-	int b, failed;
+	size_t off, len;
+	int b, failed, found;
 
+	found = ops_json_find_str(text, strlen(text), "raw", &off, &len) == 0;
+	FUZZ_CHECK(!found || off + len <= strlen(text));
 	v = ops_json_parse(text, err, sizeof(err));
 	if (v == NULL) {
 		FUZZ_CHECK(*err != '\0' && strchr(err, '\n') == NULL);
@@ -74,7 +79,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(depth_of(v) <= MAX_DEPTH);
 	(void)ops_json_get(v, "id");
-	(void)ops_json_str(v, "raw");
+	raw = ops_json_str(v, "raw");
+	if (found && raw != NULL)
+		FUZZ_CHECK(strlen(raw) == len && memcmp(raw, text + off,
+		    len) == 0);
 	(void)ops_json_int(v, "sizeEstimate", &n);
 	(void)ops_json_bool(v, "ok", &b);
 	/* Anything read can be written again. */

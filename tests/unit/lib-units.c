@@ -44,6 +44,35 @@ test_b64(void)
 	CHECK(ops_b64_decode("YWJ\n", 4, &n) == NULL);
 	CHECK(ops_b64_decode("a", 1, &n) == NULL);
 	CHECK(ops_b64_decode("a*bc", 4, &n) == NULL);
+	{
+		/* in place, to the start of the buffer, line breaks out */
+		char s[] = "xxYWJj\r\nZGU";
+
+		CHECK(ops_b64_decode_to(s + 2, strlen(s + 2),
+		    (unsigned char *)s, &n) == 0 && n == 5 &&
+		    memcmp(s, "abcde", 5) == 0);
+		strcpy(s, "YW*j");
+		CHECK(ops_b64_decode_to(s, strlen(s), (unsigned char *)s,
+		    &n) == -1);
+	}
+}
+
+static void
+test_json_find(void)
+{
+	const char *t = "{\"id\":\"m1\",\"a\":{\"raw\":\"no\"},\"raw\":\"QUJD\"}";
+	size_t off, len;
+
+	CHECK(ops_json_find_str(t, strlen(t), "raw", &off, &len) == 0 &&
+	    len == 4 && memcmp(t + off, "QUJD", 4) == 0);	/* top level */
+	CHECK(ops_json_find_str(t, strlen(t), "id", &off, &len) == 0 &&
+	    len == 2 && memcmp(t + off, "m1", 2) == 0);
+	t = "{\"raw\":\"QU\\nJD\"}";			/* escaped: not as is */
+	CHECK(ops_json_find_str(t, strlen(t), "raw", &off, &len) == -1);
+	t = "{\"raw\":12}";
+	CHECK(ops_json_find_str(t, strlen(t), "raw", &off, &len) == -1);
+	t = "{\"raw\":\"QUJD\"";				/* not whole */
+	CHECK(ops_json_find_str(t, strlen(t), "raw", &off, &len) == -1);
 }
 
 /* The streaming MIME decoder on IN, fed in pieces of STEP bytes. */
@@ -251,6 +280,7 @@ main(void)
 {
 	test_b64();
 	test_b64_stream();
+	test_json_find();
 	test_urls();
 	test_time();
 	test_backoff();
