@@ -427,6 +427,10 @@ const char *ops_store_var(const struct ops_store *s);	/* BASE_DIR/var */
 int	 ops_store_lock(struct ops_store *s, const char *name);
 void	 ops_store_begin(struct ops_store *s, int write);
 void	 ops_store_commit(struct ops_store *s);
+/* The database's pages out of this process's resident set (a long run
+ * reads ever more of them); at any time, in a transaction or not. Done
+ * every 4 calls on the database, and after each commit. */
+void	 ops_store_release(struct ops_store *s);
 void	 ops_store_abort(struct ops_store *s);
 void	 ops_store_idkey(uint64_t id, unsigned char key[8]);
 uint64_t ops_store_keyid(const void *key, size_t len);	/* 0: not an id */

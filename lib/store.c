@@ -2,11 +2,16 @@
  * sub-databases, one transaction at a time (receipt-store(1), DATABASE).
  * LMDB values live in the map only while their transaction does, so every
  * value handed out is a copy. */
+#include <sys/mman.h>
+
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,7 +36,39 @@ struct ops_store {
 	char		*dir;		/* var/db */
 	char		*var;		/* BASE_DIR/var */
 	int		 lockfd;
+	void		*map;		/* LMDB's map of data.mdb, or NULL */
+	size_t		 mapsize;
+	unsigned	 calls;		/* since the map's pages were let go */
 };
+
+/* Database calls between two ops_store_release(): each reads a few pages
+ * of the map, which a long run would otherwise keep resident. */
+#define RELEASE_EVERY	4
+
+/* Where LMDB mapped data.mdb, from /proc/self/maps (LMDB does not say:
+ * mdb_env_info gives a fixed map's address only). */
+static void
+find_map(struct ops_store *s)
+{
+	unsigned long start, end, ino;
+	struct stat st;
+	char line[PATH_MAX + 128], perms[8];
+	FILE *fp;
+	int fd;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0 ||
+	    (fp = fopen("/proc/self/maps", "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "%lx-%lx %7s %*x %*s %lu", &start, &end, perms,
+		    &ino) == 4 && ino == (unsigned long)st.st_ino &&
+		    perms[3] == 's' && strstr(line, "/data.mdb") != NULL) {
+			s->map = (void *)start;
+			s->mapsize = end - start;
+			break;
+		}
+	fclose(fp);
+}
 
 /* An LMDB failure: busy ones are temporary (75), the rest local I/O.
  * LMDB reports a short write, as on a full file system, as EIO: the
@@ -114,6 +151,7 @@ ops_store_open(const struct ops_config *c)
 	(void)mdb_reader_check(s->env, NULL);
 	if (open_dbis(s, 0) == MDB_NOTFOUND)
 		open_dbis(s, 1);
+	find_map(s);
 	return s;
 }
 
@@ -180,8 +218,20 @@ ops_store_commit(struct ops_store *s)
 	int rc = mdb_txn_commit(s->txn);
 
 	s->txn = NULL;
+	ops_store_release(s);		/* the commit read some too */
 	if (rc != 0)
 		store_die(s, "mdb_txn_commit", rc);
+}
+
+void
+ops_store_release(struct ops_store *s)
+{
+	/* The map is shared and read-only (no MDB_WRITEMAP: a write
+	 * transaction's pages are its own memory until the commit writes
+	 * them): dropped pages stay in the page cache and come back on the
+	 * next read, as minor faults. So this is safe at any time. */
+	if (s->map != NULL)
+		(void)madvise(s->map, s->mapsize, MADV_DONTNEED);
 }
 
 void
@@ -197,6 +247,10 @@ need_txn(struct ops_store *s)
 {
 	if (s->txn == NULL)
 		ops_die(OPS_EX_SOFTWARE, "internal error: no transaction");
+	if (++s->calls >= RELEASE_EVERY) {
+		s->calls = 0;
+		ops_store_release(s);
+	}
 	return s->txn;
 }
 
