@@ -57,8 +57,10 @@ ops_b64_encode(const void *p, size_t n)
 	return b64_encode(p, n, b64_std, 1);
 }
 
-/* A character's value plus one, either alphabet; 0: not base64. */
-static const unsigned char b64_value[256] = {
+/* A character's value plus one; URL marks the two of base64url only
+ * ('-', '_'), which MIME base64 skips; '=' is 65; 0: not base64. */
+#define URL	0x80
+static const unsigned char b64_rank[256] = {
 	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
 	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
 	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
@@ -71,8 +73,18 @@ static const unsigned char b64_value[256] = {
 	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,
 	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
 	['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62,
-	['+'] = 63, ['-'] = 63, ['/'] = 64, ['_'] = 64
+	['+'] = 63, ['/'] = 64, ['-'] = URL | 63, ['_'] = URL | 64,
+	['='] = 65
 };
+
+/* A character's value plus one in either alphabet; 0: not base64. */
+static unsigned
+either(unsigned char c)
+{
+	unsigned v = b64_rank[c] & ~URL;
+
+	return v == 65 ? 0 : v;
+}
 
 /* Decodes u into out, which may be u itself or lie before it: each group
  * is read before its bytes are written, and never past what is read. */
@@ -90,10 +102,10 @@ decode_into(const unsigned char *u, size_t slen, unsigned char *out,
 		return -1;
 	/* Four characters, three bytes at a time. */
 	for (i = 0; i + 4 <= slen; i += 4) {
-		a = b64_value[u[i]];
-		b = b64_value[u[i + 1]];
-		c = b64_value[u[i + 2]];
-		d = b64_value[u[i + 3]];
+		a = either(u[i]);
+		b = either(u[i + 1]);
+		c = either(u[i + 2]);
+		d = either(u[i + 3]);
 		if (a == 0 || b == 0 || c == 0 || d == 0)
 			goto bad;
 		w = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 |
@@ -103,9 +115,9 @@ decode_into(const unsigned char *u, size_t slen, unsigned char *out,
 		out[o++] = (unsigned char)w;
 	}
 	if (i < slen) {			/* two or three left: one or two bytes */
-		a = b64_value[u[i]];
-		b = b64_value[u[i + 1]];
-		c = i + 2 < slen ? b64_value[u[i + 2]] : 1;
+		a = either(u[i]);
+		b = either(u[i + 1]);
+		c = i + 2 < slen ? either(u[i + 2]) : 1;
 		if (a == 0 || b == 0 || c == 0)
 			goto bad;
 		w = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 |
@@ -143,24 +155,6 @@ ops_b64_decode_to(char *s, size_t slen, unsigned char *out, size_t *outlen)
 			s[n++] = s[i];
 	return decode_into((unsigned char *)s, n, out, outlen);
 }
-
-/* MIME base64 (RFC 2045 6.8): a character's value plus one, '=' 65,
- * anything else 0 (skipped, as is '=' before a group has two). */
-static const unsigned char mime_value[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
-	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
-	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
-	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
-	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27,
-	['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-	['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
-	['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47,
-	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,
-	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
-	['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62,
-	['+'] = 63, ['/'] = 64, ['='] = 65
-};
 
 /* The whole bytes of a group cut short by '=' or the end: two characters
  * give one byte, three give two, one gives none. */
@@ -200,13 +194,13 @@ ops_b64_dec_step(struct ops_b64_dec *d, const void *in, size_t len,
 		return 0;
 	while (p < end) {
 		/* Whole groups of four alphabet characters: the usual case.
-		 * Values are taken minus one, so skipped characters and '='
-		 * have a bit of 0xc0 set. */
+		 * Values are taken minus one, so '=', skipped characters and
+		 * base64url's own have a bit of 0xc0 set. */
 		while (n == 0 && end - p >= 4) {
-			a = (unsigned char)(mime_value[p[0]] - 1);
-			b = (unsigned char)(mime_value[p[1]] - 1);
-			c = (unsigned char)(mime_value[p[2]] - 1);
-			e = (unsigned char)(mime_value[p[3]] - 1);
+			a = (unsigned char)(b64_rank[p[0]] - 1);
+			b = (unsigned char)(b64_rank[p[1]] - 1);
+			c = (unsigned char)(b64_rank[p[2]] - 1);
+			e = (unsigned char)(b64_rank[p[3]] - 1);
 			if ((a | b | c | e) & 0xc0)
 				break;
 			w = (unsigned long)a << 18 | (unsigned long)b << 12 |
@@ -219,7 +213,7 @@ ops_b64_dec_step(struct ops_b64_dec *d, const void *in, size_t len,
 		}
 		if (p == end)
 			break;
-		a = (unsigned char)(mime_value[*p++] - 1);
+		a = (unsigned char)(b64_rank[*p++] - 1);
 		if (a < 64) {
 			bits = (bits << 6 | a) & 0xffffff;
 			if (++n == 4) {

@@ -195,26 +195,6 @@ write_attachment(struct run *r, const struct origin *o, const char *key,
 	emit_more(r);
 }
 
-/* Spools every part of m, or removes what it wrote and dies. */
-static void
-spool_all(struct run *r, const struct ops_mime_msg *m,
-    struct ops_mime_body *bodies)
-{
-	size_t i, k;
-	int saved;
-
-	for (i = 0; i < m->nparts; i++) {
-		if (ops_mime_decode(&m->parts[i], r->out, r->spool,
-		    &bodies[i]) == 0)
-			continue;
-		saved = errno;
-		for (k = 0; k < i; k++)
-			(void)unlink(bodies[k].spool);
-		errno = saved;
-		ops_dief(OPS_EX_IOERR, "%s", r->spool);
-	}
-}
-
 /* The SHA-256 of a whole message, the key of one that has no Gmail id,
  * computed on another core while its parts are parsed and decoded. */
 struct hasher {
@@ -252,6 +232,29 @@ hasher_join(struct hasher *h)
 	h->running = 0;
 }
 
+/* Spools every part of m, or removes what it wrote and dies (once the
+ * hasher is done: exit's clean-up must not run under it). */
+static void
+spool_all(struct run *r, const struct ops_mime_msg *m,
+    struct ops_mime_body *bodies, struct hasher *h)
+{
+	size_t i, k;
+	int saved;
+
+	for (i = 0; i < m->nparts; i++) {
+		if (ops_mime_decode(&m->parts[i], r->out, r->spool,
+		    &bodies[i]) == 0)
+			continue;
+		saved = errno;
+		for (k = 0; k < i; k++)
+			(void)unlink(bodies[k].spool);
+		if (h != NULL)
+			hasher_join(h);
+		errno = saved;
+		ops_dief(OPS_EX_IOERR, "%s", r->spool);
+	}
+}
+
 /* One raw message: its record, then its attachments'. When spooling,
  * every file is written before the records that name them. */
 static void
@@ -277,7 +280,7 @@ message(struct run *r, const struct origin *o, struct ops_mime_raw *raw)
 	}
 	bodies = ops_xmalloc((m.nparts + 1) * sizeof(*bodies));
 	if (r->out == OPS_MIME_OUT_SPOOL)
-		spool_all(r, &m, bodies);
+		spool_all(r, &m, bodies, hashing ? &h : NULL);
 	if (hashing)
 		hasher_join(&h);
 	key = id != NULL ? ops_xstrdup(id) : ops_xasprintf("sha256:%s",
