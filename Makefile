@@ -102,6 +102,7 @@ bench: deps
 	sh bench/collect-quota.sh
 	sh bench/mail-track.sh
 	@$(MAKE) --no-print-directory bench-local
+	sh bench/summary.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

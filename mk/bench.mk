@@ -8,6 +8,8 @@
 #                              (BENCH_LOCAL_MESSAGES, default 5000)
 #   bench/peak-rss.sh          peak RSS of each stage at 1,000 and 10,000
 #                              messages (BENCH_RSS_SIZES)
+# and, last, bench/summary.sh: every goal beside its figure, one table
+# (results/summary.md); it fails when a goal is not met.
 
 .PHONY: bench-local
 
