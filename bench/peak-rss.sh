@@ -124,7 +124,7 @@ def r(k): . * k | round / k;
 "",
 "GNU time'\''s %M counts file-backed pages too: the tools that read var/db/data.mdb (LMDB) map it,",
 "and the pages they read would count in their RSS as the database grows; lib/store.c lets them go",
-"(madvise) every 4 calls on the database and after each commit.",
+"(madvise) every 2 calls on the database and after each commit.",
 "",
 "All runs collected every message: \(if .ok then "yes" else "NO" end)."
 ' >"$results/peak-rss.md"

@@ -429,7 +429,7 @@ void	 ops_store_begin(struct ops_store *s, int write);
 void	 ops_store_commit(struct ops_store *s);
 /* The database's pages out of this process's resident set (a long run
  * reads ever more of them); at any time, in a transaction or not. Done
- * every 4 calls on the database, and after each commit. */
+ * every 2 calls on the database, and after each commit. */
 void	 ops_store_release(struct ops_store *s);
 void	 ops_store_abort(struct ops_store *s);
 void	 ops_store_idkey(uint64_t id, unsigned char key[8]);

@@ -43,7 +43,7 @@ struct ops_store {
 
 /* Database calls between two ops_store_release(): each reads a few pages
  * of the map, which a long run would otherwise keep resident. */
-#define RELEASE_EVERY	4
+#define RELEASE_EVERY	2
 
 /* Where LMDB mapped data.mdb, from /proc/self/maps (LMDB does not say:
  * mdb_env_info gives a fixed map's address only). */
