@@ -86,7 +86,7 @@ def r(k): . * k | round / k;
 "  scratch base directory (REQUIRE_SENDER_AUTH=false, every sender allowed): parses every",
 "  message (sender, date, links, sniffing, defects; the whole message hashed on a second",
 "  thread for its key), spools, then receipt-store hashes each spool file again (a record is",
-"  not trusted), fsyncs it, renames it into var/incoming/DATE/ and, per batch of up to 64",
+"  not trusted), fsyncs it, renames it into var/incoming/DATE/ and, per batch of up to 32",
 "  messages, journals, publishes, fsyncs each directory once and commits the receipts to",
 "  LMDB: durable. Every attachment stored, none quarantined.",
 "- Python: bench/py-extract.py, one process: email.parser.BytesParser(policy=default), walk,",

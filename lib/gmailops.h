@@ -572,7 +572,7 @@ int	 ops_store_walk(const char *root, void (*fn)(void *arg,
 int	 ops_is_tmp_name(const char *name);		/* ".tmp-*" */
 
 /* store_ingest.c: receipt-store ingest: the policy, the files, the
- * records; messages made durable in batches of up to 64, and a message's
+ * records; messages made durable in batches of up to 32, and a message's
  * results written once it is. */
 struct ops_ingest;
 /* The crash journal: adopts each pending file that is whole, drops the

@@ -27,7 +27,8 @@
 #define MAX_ATTACHMENTS	10000	/* per message */
 #define MAX_KEY_BYTES	200	/* msg_key, id: LMDB keys stay < 511 */
 #define MAX_PART_BYTES	100
-#define BATCH_MAX	64	/* messages made durable together, */
+#define BATCH_MAX	32	/* messages made durable together (LMDB keeps
+				 * the pages of its largest transaction), */
 #define BATCH_SECONDS	1.0	/* the first waiting at most this long */
 #define BATCH_DIRS	8	/* target directories held open */
 
