@@ -635,6 +635,8 @@ struct ops_mime_msg {				/* strings valid UTF-8 */
 	size_t		 nparts;
 	char		*error;			/* why refused, or NULL */
 	void		*gmsg;			/* GMimeMessage, owned */
+	void		*bytes;			/* GByteArray: the raw
+						 * message, owned */
 };
 struct ops_mime_raw {				/* a raw message */
 	unsigned char	*data;			/* caller frees; NULL when
@@ -655,10 +657,10 @@ struct ops_mime_body {				/* a part's decoded bytes */
 	char		*spool;			/* caller frees, or NULL */
 	char		*data;			/* base64, caller frees */
 };
-/* Parses raw, taking raw->data (then NULL; freed with m); GMime is
- * initialised on first use. 0, or -1 when refused: m->error says why, m
- * holds what was read of the headers, and raw->data, if any, is still the
- * caller's. The caller ops_mime_free()s m either way. */
+/* Parses raw, taking raw->data (then NULL; kept until m is freed);
+ * GMime is initialised on first use. 0, or -1 when refused: m->error
+ * says why, m holds what was read of the headers, and raw->data, if any,
+ * is still the caller's. The caller ops_mime_free()s m either way. */
 int	 ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m);
 void	 ops_mime_free(struct ops_mime_msg *m);
 /* Decodes part p of m in one pass: hash, size, sniff, end checks, and

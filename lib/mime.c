@@ -580,7 +580,6 @@ ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 	GMimeStream *stream;
 	GMimeParser *parser;
 	GMimeMessage *msg;
-	GByteArray *ba;
 	const char *why;
 
 	memset(m, 0, sizeof(*m));
@@ -607,11 +606,14 @@ ops_mime_parse(struct ops_mime_raw *raw, struct ops_mime_msg *m)
 		goto refused;
 	}
 
-	/* The stream owns the bytes from here; the parts point into them
-	 * rather than copying (GMime's persistent stream). */
-	ba = g_byte_array_new_take(raw->data, raw->len);
+	/* m owns the bytes from here, until ops_mime_free(): the parts
+	 * point into them rather than copying (GMime's persistent stream),
+	 * and a caller may read them meanwhile (mime-extract hashes them on
+	 * another thread) even when GMime lets its stream go early. */
+	m->bytes = g_byte_array_new_take(raw->data, raw->len);
 	raw->data = NULL;
-	stream = g_mime_stream_mem_new_with_byte_array(ba);
+	stream = g_mime_stream_mem_new_with_byte_array(m->bytes);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	msg = g_mime_parser_construct_message(parser, NULL);
@@ -649,6 +651,8 @@ ops_mime_free(struct ops_mime_msg *m)
 	free(m->error);
 	if (m->gmsg != NULL)
 		g_object_unref(m->gmsg);
+	if (m->bytes != NULL)
+		g_byte_array_free(m->bytes, TRUE);
 	memset(m, 0, sizeof(*m));
 }
 
