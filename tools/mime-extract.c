@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -657,11 +656,6 @@ main(int argc, char *argv[])
 	if (spool != NULL)
 		r.spool = spool_dir(spool);
 	r.w = ops_jw_new();
-	/* Spool records are small and a stage behind (receipt-store making
-	 * a batch durable) pauses reading: a larger pipe keeps this one
-	 * going meanwhile. Not a pipe, or a smaller limit: as it is. */
-	if (r.out == OPS_MIME_OUT_SPOOL)
-		(void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20);
 	if (argc == 0)
 		stream(&r, stdin, NULL);
 	for (i = 0; i < argc && !r.stop; i++)
