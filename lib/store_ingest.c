@@ -380,8 +380,6 @@ find_duplicate(struct ops_ingest *g, struct att *a)
 	return 1;
 }
 
-static void flush(struct ops_ingest *);
-
 /* A storage directory that cannot take a file (full, read-only, not
  * writable, failing): every message after this one would fail the same
  * way. The message's temp files and spool file are removed and ingest
@@ -405,7 +403,7 @@ storage_failed(struct ops_ingest *g, const char *dir, const char *spool,
 	drop_spool(spool);
 	where = ops_xstrdup(dir);	/* dir may be the message's */
 	msg_clear(m);
-	flush(g);
+	ops_ingest_flush(g);
 	errno = why;
 	ops_dief(OPS_EX_IOERR, "%s", where);
 }
@@ -908,8 +906,8 @@ resolve_duplicates(struct ops_ingest *g)
 
 /* Makes the batch durable (steps 2 to 4, one transaction each for all
  * its messages), then reports each message in order. */
-static void
-flush(struct ops_ingest *g)
+void
+ops_ingest_flush(struct ops_ingest *g)
 {
 	struct msg *m;
 	long long extra;
@@ -977,7 +975,7 @@ finish_message(struct ops_ingest *g)
 	memset(m, 0, sizeof(*m));
 	if (g->nbatch == BATCH_MAX ||
 	    ops_monotonic() - g->batch_start >= BATCH_SECONDS)
-		flush(g);
+		ops_ingest_flush(g);
 }
 
 /* gmail-fetch's error record: the ledger says error (retried next run). */
@@ -1046,18 +1044,12 @@ ops_ingest_record(struct ops_ingest *g, yajl_val v, unsigned long lineno)
 		add_attachment(g, v);
 	} else {
 		/* Anything else goes on, in order; an error is noted too. */
-		flush(g);
+		ops_ingest_flush(g);
 		if (type != NULL && strcmp(type, "error") == 0)
 			error_record(g, v);
 		ops_jw_value(g->w, v);
 		emit(g);
 	}
-}
-
-void
-ops_ingest_flush(struct ops_ingest *g)
-{
-	flush(g);
 }
 
 long
@@ -1066,7 +1058,7 @@ ops_ingest_end(struct ops_ingest *g, unsigned long bad_lines)
 	struct counts k = { 0, 0, 0, 0, 0 };
 
 	finish_message(g);
-	flush(g);
+	ops_ingest_flush(g);
 	k.errors = g->bad + (long long)bad_lines;
 	if (k.errors > 0) {
 		ops_store_begin(g->s, 1);
